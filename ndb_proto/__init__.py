@@ -1,0 +1,68 @@
+"""ndb_proto: the sans-IO core of the ndb NemesisDB client.
+
+No sockets, no event loop, no threads, no clock: bytes and times go in, events and bytes come
+out. Every transport (``ndb_transports``) and the embedded server (``ndb_server``) share it.
+
+* `ndb_proto.calls`: the command surface (one function per client method).
+* `ndb_proto.commands`: the command table (names, reply names, success statuses).
+* `ndb_proto.client`: the client state machine, `ClientProtocol`.
+* `ndb_proto.pipeline`: FIFO request/reply matching, the window, deadlines.
+* `ndb_proto.channel`: WebSocket messages over wsproto, shared with the server.
+"""
+
+from ndb_proto.client import ClientProtocol, State
+from ndb_proto.commands import COMMANDS, Command, Request
+from ndb_proto.errors import (
+    ClientClosedError,
+    ConnectionLostError,
+    LocalProtocolError,
+    NdbError,
+    NdbTimeoutError,
+    ProtocolError,
+    RemoteProtocolError,
+    RequestTooLargeError,
+    ResponseError,
+)
+from ndb_proto.events import (
+    Closed,
+    Connected,
+    ConnectionLost,
+    Event,
+    ReplyReceived,
+    RequestFailed,
+    UndecodableData,
+)
+from ndb_proto.reconnect import Backoff, ConnectPlan
+from ndb_proto.session import Session
+from ndb_proto.status import Status
+from ndb_proto.uri import Endpoint, parse_uri
+
+__all__ = [
+    "COMMANDS",
+    "Backoff",
+    "ClientClosedError",
+    "ClientProtocol",
+    "Closed",
+    "Command",
+    "ConnectPlan",
+    "Connected",
+    "ConnectionLost",
+    "ConnectionLostError",
+    "Endpoint",
+    "Event",
+    "LocalProtocolError",
+    "NdbError",
+    "NdbTimeoutError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "ReplyReceived",
+    "Request",
+    "RequestFailed",
+    "RequestTooLargeError",
+    "ResponseError",
+    "Session",
+    "State",
+    "Status",
+    "UndecodableData",
+    "parse_uri",
+]

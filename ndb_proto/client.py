@@ -1,0 +1,513 @@
+"""The client state machine: everything a NemesisDB client does, except I/O.
+
+A transport owns the socket and the clock. It asks `ClientProtocol.next_connect` where and when
+to connect, reports the outcome (`connection_made` / `connection_failed`), feeds every received
+chunk to `receive_data`, writes whatever `data_to_send` returns, and calls `handle_timeout` when
+`next_deadline` passes. Results come back as events (`ndb_proto.events`). Requests survive
+reconnects until they are written; a written request whose connection dies fails with its outcome
+unknown, and is never resent.
+
+States::
+
+    NEW --connection_made--> CONNECTING --handshake ok--> OPEN --close()--> CLOSING --> CLOSED
+                                  |                         |
+                                  +-----------+-------------+  (failure, EOF, peer close)
+                                              v
+                                            IDLE --connection_made--> CONNECTING ...
+
+``close()`` from any state ends in CLOSED.
+"""
+
+from __future__ import annotations
+
+import random as _random
+from collections.abc import Callable, Sequence
+from enum import Enum
+from typing import Any
+
+from wsproto.connection import ConnectionType
+from wsproto.events import AcceptConnection, RejectConnection, RejectData
+from wsproto.events import Request as UpgradeRequest
+from wsproto.handshake import H11Handshake
+from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
+
+from ndb_proto.channel import (
+    CLOSE_NORMAL,
+    CLOSE_PROTOCOL_ERROR,
+    BinaryReceived,
+    ChannelFailed,
+    MessageChannel,
+    PeerClosed,
+    PongReceived,
+)
+from ndb_proto.codec import DecodeError, decode
+from ndb_proto.commands import Request
+from ndb_proto.errors import (
+    ClientClosedError,
+    ConnectionLostError,
+    LocalProtocolError,
+    NdbError,
+    NdbTimeoutError,
+    RemoteProtocolError,
+    RequestTooLargeError,
+)
+from ndb_proto.events import (
+    Closed,
+    Connected,
+    ConnectionLost,
+    Event,
+    UndecodableData,
+)
+from ndb_proto.pipeline import Pipeline
+from ndb_proto.reconnect import Backoff, ConnectPlan, Reconnector
+from ndb_proto.uri import Endpoint, parse_uri
+
+DEFAULT_MAX_MESSAGE_SIZE = 1024
+"""NemesisDB's shipped ``maxPayload``: a larger request makes it drop the connection."""
+SERVER_MAX_PAYLOAD_LIMIT = 8192
+"""The largest ``maxPayload`` a NemesisDB 0.7.4 server accepts in its configuration."""
+DEFAULT_MAX_INCOMING_MESSAGE_SIZE = 64 * 1024 * 1024
+DEFAULT_MAX_IN_FLIGHT = 64
+"""Chosen by measurement: see ``bench/bench_window.py``."""
+
+
+class State(Enum):
+    NEW = "new"
+    CONNECTING = "connecting"
+    OPEN = "open"
+    IDLE = "idle"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class ClientProtocol:
+    """A sans-IO NemesisDB client over one or more server URIs (the pool)."""
+
+    def __init__(
+        self,
+        uris: str | Sequence[str],
+        *,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        max_incoming_message_size: int | None = DEFAULT_MAX_INCOMING_MESSAGE_SIZE,
+        auto_reconnect: bool = True,
+        connect_timeout: float = 5.0,
+        reply_grace: float = 10.0,
+        ping_interval: float | None = None,
+        ping_timeout: float = 20.0,
+        close_timeout: float = 5.0,
+        backoff: Backoff | None = None,
+        random: Callable[[], float] = _random.random,
+        subprotocols: Sequence[str] = (),
+        extra_headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        uri_list = [uris] if isinstance(uris, str) else list(uris)
+        if not uri_list:
+            raise ValueError("uris must name at least one server")
+        endpoints = [parse_uri(uri) for uri in uri_list]
+        if not 64 <= max_message_size <= SERVER_MAX_PAYLOAD_LIMIT:
+            raise ValueError(
+                f"max_message_size must be in 64..{SERVER_MAX_PAYLOAD_LIMIT} (the server's "
+                f"maxPayload range), got {max_message_size}"
+            )
+        if max_incoming_message_size is not None and max_incoming_message_size < 1024:
+            raise ValueError("max_incoming_message_size must be None or at least 1024")
+        for name, value in (
+            ("connect_timeout", connect_timeout),
+            ("reply_grace", reply_grace),
+            ("ping_timeout", ping_timeout),
+            ("close_timeout", close_timeout),
+            ("ping_interval", ping_interval if ping_interval is not None else 1.0),
+        ):
+            if not value > 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+        self.max_message_size = max_message_size
+        self.max_incoming_message_size = max_incoming_message_size
+        self.auto_reconnect = auto_reconnect
+        self.connect_timeout = connect_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.subprotocols = tuple(subprotocols)
+        self.extra_headers = [(k.encode(), v.encode()) for k, v in extra_headers]
+
+        self._events: list[Event] = []
+        self._pipeline = Pipeline(max_in_flight, self._events, reply_grace)
+        self._reconnector = Reconnector(endpoints, backoff or Backoff(), random)
+        self._state = State.NEW
+        self._endpoint: Endpoint | None = None
+        self._handshake: H11Handshake | None = None
+        self._channel: MessageChannel | None = None
+        self._out = bytearray()
+        self._deadline: float | None = None  # handshake (CONNECTING) or close (CLOSING)
+        self._ping_at: float | None = None
+        self._pong_deadline: float | None = None
+        self._pings_sent = 0
+
+    # -- introspection -----------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def endpoint(self) -> Endpoint | None:
+        """The server of the current connection (None when there is none)."""
+        return self._endpoint
+
+    @property
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        return self._reconnector.endpoints
+
+    @property
+    def max_in_flight(self) -> int:
+        return self._pipeline.max_in_flight
+
+    @property
+    def pending(self) -> int:
+        """Requests submitted whose result has not been produced (abandoned ones excluded)."""
+        return self._pipeline.waiting
+
+    def events(self) -> list[Event]:
+        """Take the events produced since the last call."""
+        if not self._events:
+            return []
+        out = self._events[:]
+        self._events.clear()
+        return out
+
+    def data_to_send(self) -> bytes:
+        """Take the bytes to write to the socket, in order."""
+        if self._channel is not None:
+            self._out += self._channel.data_to_send()
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+    # -- connecting --------------------------------------------------------------------------
+
+    def next_connect(self, now: float, *, manual: bool = False) -> ConnectPlan | None:
+        """Where and when the next connection attempt should go, or None when no attempt is
+        wanted: connected, connecting, closed, or disconnected without auto_reconnect (unless
+        ``manual``, for an explicit reconnect by the user)."""
+        state = self._state
+        if state is State.NEW or (state is State.IDLE and (self.auto_reconnect or manual)):
+            return self._reconnector.plan(now)
+        return None
+
+    def connection_made(self, endpoint: Endpoint, now: float) -> None:
+        """The transport opened a socket (TLS included) to ``endpoint``: start the handshake."""
+        if self._state not in (State.NEW, State.IDLE):
+            raise LocalProtocolError(f"connection_made() in state {self._state.value}")
+        self._state = State.CONNECTING
+        self._endpoint = endpoint
+        self._handshake = H11Handshake(ConnectionType.CLIENT)
+        self._out.clear()
+        self._out += self._handshake.send(
+            UpgradeRequest(
+                host=endpoint.host_header,
+                target=endpoint.target,
+                subprotocols=list(self.subprotocols),
+                extra_headers=self.extra_headers,
+            )
+        )
+        self._deadline = now + self.connect_timeout
+
+    def connection_failed(self, error: BaseException, now: float) -> None:
+        """The transport could not open a socket to the planned endpoint."""
+        if self._state not in (State.NEW, State.IDLE):
+            raise LocalProtocolError(f"connection_failed() in state {self._state.value}")
+        self._reconnector.failed(now)
+
+    def connection_lost(self, error: BaseException | None, now: float) -> None:
+        """The socket failed (``error``) or the transport dropped it on purpose."""
+        state = self._state
+        if state is State.OPEN or state is State.CONNECTING:
+            reason = "the socket failed" if error is None else f"the socket failed: {error!r}"
+            lost = ConnectionLostError(reason, outcome_unknown=True)
+            lost.__cause__ = error
+            self._lose(now, lost)
+        elif state is State.CLOSING:
+            self._finish_close()
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def submit(self, request: Request[Any], deadline: float | None = None) -> int:
+        """Queue a request; returns its id. Raises, before anything is sent, when the request is
+        too large for the server or when no connection is open or coming."""
+        if len(request.payload) > self.max_message_size:
+            raise RequestTooLargeError(
+                f"{request.command.name} encodes to {len(request.payload)} bytes, more than "
+                f"max_message_size={self.max_message_size}: the server would drop the connection "
+                f"and every request in flight with it (raise max_message_size, up to "
+                f"{SERVER_MAX_PAYLOAD_LIMIT}, only if the server's maxPayload is larger)"
+            )
+        state = self._state
+        if state is State.CLOSED or state is State.CLOSING:
+            raise ClientClosedError("the client is closed", outcome_unknown=False)
+        if state is State.NEW:
+            raise ClientClosedError("the client is not open yet", outcome_unknown=False)
+        if state is State.IDLE and not self.auto_reconnect:
+            raise ConnectionLostError("not connected", outcome_unknown=False)
+        request_id = self._pipeline.submit(request, deadline)
+        if state is State.OPEN:
+            self._write_window()
+        return request_id
+
+    def abandon(self, request_id: int) -> None:
+        """The caller gave up on a request (cancelled). No event will come for it; if it was
+        written, its reply is still read and dropped, so no later caller receives it."""
+        self._pipeline.abandon(request_id)
+
+    def _write_window(self) -> None:
+        channel = self._channel
+        assert channel is not None
+        for request in self._pipeline.take_sendable():
+            channel.send_text(request.payload.decode())
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Feed bytes read from the socket; ``b""`` means the peer closed its end (EOF)."""
+        state = self._state
+        if state is State.OPEN or state is State.CLOSING:
+            self._receive_frames(data, now)
+        elif state is State.CONNECTING:
+            self._receive_handshake(data, now)
+        # Bytes arriving in any other state belong to a connection already given up.
+
+    def _receive_handshake(self, data: bytes, now: float) -> None:
+        handshake = self._handshake
+        assert handshake is not None and self._endpoint is not None
+        try:
+            handshake.receive_data(data if data else None)
+            events = list(handshake.events())
+        except WsRemoteProtocolError as exc:
+            self._lose(
+                now,
+                ConnectionLostError(f"WebSocket handshake failed: {exc}", outcome_unknown=False),
+                data,
+            )
+            return
+        for event in events:
+            if isinstance(event, AcceptConnection):
+                connection = handshake.connection
+                assert connection is not None
+                self._channel = MessageChannel(connection, self.max_incoming_message_size)
+                self._handshake = None
+                self._state = State.OPEN
+                self._deadline = None
+                self._reconnector.succeeded(now)
+                self._pings_sent = 0
+                self._pong_deadline = None
+                self._ping_at = None if self.ping_interval is None else now + self.ping_interval
+                self._events.append(Connected(self._endpoint, event.subprotocol))
+                self._write_window()
+                # Frames that arrived with the handshake response are already buffered.
+                self._receive_frames(None, now)
+                return
+            if isinstance(event, RejectConnection):
+                self._lose(
+                    now,
+                    ConnectionLostError(
+                        f"the server refused the WebSocket upgrade with HTTP {event.status_code}",
+                        outcome_unknown=False,
+                    ),
+                )
+                return
+            assert isinstance(event, RejectData)  # the body of a rejection; nothing to do
+        if not data:
+            self._lose(
+                now,
+                ConnectionLostError(
+                    "the server closed the connection during the handshake", outcome_unknown=False
+                ),
+            )
+
+    def _receive_frames(self, data: bytes | None, now: float) -> None:
+        channel = self._channel
+        assert channel is not None
+        items = channel.receive(data) if data is not None else channel.pending()
+        closing = self._state is State.CLOSING
+        for item in items:
+            if type(item) is str:
+                if not closing and not self._reply(item, now):
+                    return
+            elif isinstance(item, PongReceived):
+                self._pong_deadline = None
+            elif isinstance(item, PeerClosed):
+                if closing:
+                    self._finish_close()
+                    return
+                channel.send_close(item.code if item.code != 1006 else CLOSE_NORMAL)
+                detail = (
+                    "the connection was dropped without a close frame (1006)"
+                    if item.code == 1006
+                    else f"the server closed the connection ({item.code} {item.reason})".rstrip()
+                )
+                self._lose(now, ConnectionLostError(detail, outcome_unknown=True))
+                return
+            elif isinstance(item, BinaryReceived):
+                self._violation(now, "the server sent a binary message", item.data)
+                return
+            else:
+                assert isinstance(item, ChannelFailed)
+                self._events.append(UndecodableData(item.data, item.reason))
+                if closing:
+                    self._finish_close()
+                    return
+                channel.send_close(item.code, item.reason[:100])
+                self._lose(
+                    now,
+                    RemoteProtocolError(
+                        f"invalid data from the server ({item.code}: {item.reason})", item.data
+                    ),
+                )
+                return
+        if self._state is State.OPEN and self._pipeline.has_sendable():
+            self._write_window()
+
+    def _reply(self, text: str, now: float) -> bool:
+        """Match one reply; False when it broke the connection."""
+        try:
+            message = decode(text)
+        except DecodeError as exc:
+            self._violation(now, f"a reply is not valid JSON ({exc})", text.encode())
+            return False
+        if type(message) is not dict or len(message) != 1:
+            self._violation(now, "a reply is not an object with one member", text.encode())
+            return False
+        ((name, body),) = message.items()
+        if type(body) is not dict:
+            self._violation(now, f"the {name} reply's value is not an object", text.encode())
+            return False
+        try:
+            self._pipeline.reply(name, body)
+        except RemoteProtocolError as exc:
+            self._violation(now, str(exc), text.encode())
+            return False
+        return True
+
+    def _violation(self, now: float, reason: str, data: bytes) -> None:
+        self._events.append(UndecodableData(data, reason))
+        assert self._channel is not None
+        self._channel.send_close(CLOSE_PROTOCOL_ERROR, "unexpected reply")
+        self._lose(now, RemoteProtocolError(reason, data))
+
+    # -- time --------------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """The earliest time at which `handle_timeout` has work to do, or None."""
+        deadline = self._pipeline.next_deadline()
+        for candidate in (self._deadline, self._ping_at, self._pong_deadline):
+            if candidate is not None and (deadline is None or candidate < deadline):
+                deadline = candidate
+        return deadline
+
+    def handle_timeout(self, now: float) -> None:
+        """Act on every deadline that has passed by ``now``."""
+        stalled = self._pipeline.expire(now)
+        state = self._state
+        if state is State.OPEN:
+            if stalled:
+                self._lose(
+                    now,
+                    ConnectionLostError(
+                        "the oldest request got no reply even after its grace period; the server "
+                        "may have dropped it, so later replies cannot be matched",
+                        outcome_unknown=True,
+                    ),
+                )
+            elif self._pong_deadline is not None and now >= self._pong_deadline:
+                self._lose(
+                    now,
+                    ConnectionLostError("the keepalive ping got no answer", outcome_unknown=True),
+                )
+            elif self._ping_at is not None and now >= self._ping_at:
+                assert self._channel is not None and self.ping_interval is not None
+                self._pings_sent += 1
+                self._channel.send_ping(self._pings_sent.to_bytes(8, "big"))
+                self._pong_deadline = now + self.ping_timeout
+                self._ping_at = now + self.ping_interval
+        elif state is State.CONNECTING:
+            if self._deadline is not None and now >= self._deadline:
+                self._lose(
+                    now,
+                    NdbTimeoutError(
+                        f"the WebSocket handshake took longer than {self.connect_timeout} s",
+                        outcome_unknown=False,
+                    ),
+                )
+        elif state is State.CLOSING and self._deadline is not None and now >= self._deadline:
+            self._finish_close()
+
+    # -- ending ------------------------------------------------------------------------------
+
+    def close(self, now: float) -> None:
+        """Close the client: every pending request fails now with `ClientClosedError`, a close
+        frame is sent if a connection is open, and `Closed` follows when the server answers it
+        (or after ``close_timeout``)."""
+        state = self._state
+        if state is State.CLOSED or state is State.CLOSING:
+            return
+        self._pipeline.fail_in_flight(
+            lambda: ClientClosedError("the client was closed", outcome_unknown=True)
+        )
+        self._pipeline.fail_queued(
+            lambda: ClientClosedError("the client was closed", outcome_unknown=False)
+        )
+        if state is State.OPEN:
+            assert self._channel is not None
+            self._channel.send_close(CLOSE_NORMAL)
+            self._state = State.CLOSING
+            self._deadline = now + self.close_timeout
+            self._ping_at = self._pong_deadline = None
+        else:
+            self._finish_close()
+
+    def _finish_close(self) -> None:
+        self._state = State.CLOSED
+        self._channel = None
+        self._handshake = None
+        self._deadline = self._ping_at = self._pong_deadline = None
+        self._events.append(Closed())
+
+    def _lose(self, now: float, error: NdbError, data: bytes = b"") -> None:
+        """The current connection is over (not by `close`). Fail what was written on it; keep
+        what was not if a reconnect will follow."""
+        endpoint = self._endpoint
+        assert endpoint is not None
+        was_open = self._state is State.OPEN
+        if data:
+            self._events.append(UndecodableData(data, str(error)))
+
+        def lost() -> ConnectionLostError:
+            exc = ConnectionLostError(
+                f"connection to {endpoint.uri} lost: {error}", outcome_unknown=True
+            )
+            exc.__cause__ = error
+            return exc
+
+        self._pipeline.fail_in_flight(lost)
+        if was_open:
+            self._reconnector.lost(now)
+        else:
+            self._reconnector.failed(now)
+        if not self.auto_reconnect:
+
+            def unsent() -> ConnectionLostError:
+                exc = ConnectionLostError(
+                    f"connection to {endpoint.uri} lost: {error}", outcome_unknown=False
+                )
+                exc.__cause__ = error
+                return exc
+
+            self._pipeline.fail_queued(unsent)
+        self._state = State.IDLE
+        self._handshake = None
+        self._deadline = self._ping_at = self._pong_deadline = None
+        self._events.append(ConnectionLost(endpoint, error))
+        # The close frame (if any) queued on the channel still goes out with data_to_send.
+        if self._channel is not None:
+            self._out += self._channel.data_to_send()
+            self._channel = None

@@ -1,0 +1,107 @@
+"""JSON encoding of requests and decoding of replies.
+
+The codec is msgspec, chosen by measurement (``bench/bench_codec.py`` prints the comparison):
+it is the fastest of stdlib ``json``, orjson and msgspec on our request/reply shapes, and unlike
+orjson it never turns an integer beyond 64 bits into a float when decoding. Session tokens are
+u64 values, often above 2**63, and must round-trip exactly.
+
+Values are checked before encoding (`check_value`), because the server cannot store everything
+Python can express: NaN and infinities are not JSON, integers outside the signed/unsigned 64-bit
+ranges come back as strings, and nesting beyond the decoder's depth could not be read back.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import msgspec
+
+MAX_VALUE_DEPTH = 512
+"""Deepest nesting of arrays/objects accepted inside a value.
+
+NemesisDB parses up to 1024 levels, but a reply carrying a value must also be decodable by the
+client (msgspec follows Python's recursion limit), so we keep a wide margin below both.
+"""
+
+INT_MIN = -(2**63)
+INT_MAX = 2**64 - 1
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+DecodeError = msgspec.DecodeError
+
+
+def encode(obj: Any) -> bytes:
+    """Encode an already-checked object as compact UTF-8 JSON."""
+    return _encode(obj)
+
+
+def decode(data: bytes | str) -> Any:
+    """Decode one JSON text; raises `DecodeError` (a `ValueError`) when it is not valid JSON."""
+    return _decode(data)
+
+
+def _describe(where: str, crumb: Any) -> str:
+    parts: list[str] = []
+    while crumb is not None:
+        crumb, segment = crumb
+        parts.append(segment)
+    return where + "".join(reversed(parts))
+
+
+def check_value(value: Any, where: str) -> None:
+    """Raise TypeError/ValueError, naming ``where`` and the path inside it, if ``value`` cannot be
+    stored by NemesisDB exactly as given."""
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return
+    if t is int:
+        if INT_MIN <= value <= INT_MAX:
+            return
+    elif t is float and math.isfinite(value):
+        return
+    _check_tree(value, where)
+
+
+def _check_tree(root: Any, where: str) -> None:
+    # Iterative walk, so that depth is limited by our rule rather than by Python's stack. Paths
+    # are kept as linked crumbs and only rendered when there is an error to report.
+    stack: list[tuple[Any, int, Any]] = [(root, 0, None)]
+    while stack:
+        value, depth, crumb = stack.pop()
+        if isinstance(value, str) or value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            if not INT_MIN <= value <= INT_MAX:
+                raise ValueError(
+                    f"{_describe(where, crumb)}: integer {value} is outside the 64-bit range "
+                    f"[-2**63, 2**64-1]; the server would store it as a string"
+                )
+            continue
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise ValueError(
+                    f"{_describe(where, crumb)}: {value!r} is not a JSON number (NaN and "
+                    f"infinities cannot be stored)"
+                )
+            continue
+        if depth >= MAX_VALUE_DEPTH:
+            raise ValueError(f"{where}: nested deeper than {MAX_VALUE_DEPTH} levels")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise TypeError(
+                        f"{_describe(where, crumb)}: object keys must be str, got "
+                        f"{type(key).__name__} {key!r}"
+                    )
+                stack.append((item, depth + 1, (crumb, f"[{key!r}]")))
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                stack.append((item, depth + 1, (crumb, f"[{index}]")))
+        else:
+            raise TypeError(
+                f"{_describe(where, crumb)}: {type(value).__name__} is not JSON-encodable "
+                f"(use dict, list, tuple, str, int, float, bool or None)"
+            )

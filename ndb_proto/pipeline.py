@@ -1,0 +1,205 @@
+"""Request/reply matching for a protocol with no request ids.
+
+NemesisDB answers every request on a connection exactly once, in order, so replies are matched
+first-in first-out. The pipeline keeps the requests written and not yet answered (in flight,
+at most ``max_in_flight`` of them) and those waiting for room (queued). It is independent of any
+connection: queued requests survive a reconnect; in-flight ones cannot, and are failed.
+
+Invariants (tested in ``tests/proto/test_pipeline_model.py``):
+
+* every submitted request gets exactly one `ReplyReceived` or `RequestFailed`, unless its caller
+  abandons it first, after which it gets neither;
+* a reply is only ever given to the request it answers: an abandoned or timed-out request keeps
+  its place in the FIFO, and its reply is read and dropped;
+* no more than ``max_in_flight`` requests are written and unanswered at any time.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from heapq import heappop, heappush
+from itertools import count
+from typing import Any
+
+from ndb_proto.commands import Request
+from ndb_proto.errors import (
+    NdbError,
+    NdbTimeoutError,
+    RemoteProtocolError,
+    ResponseError,
+)
+from ndb_proto.events import Event, ReplyReceived, RequestFailed
+
+
+class _Slot:
+    __slots__ = ("abandoned", "deadline", "request", "request_id", "sent")
+
+    def __init__(self, request_id: int, request: Request[Any], deadline: float | None) -> None:
+        self.request_id = request_id
+        self.request = request
+        self.deadline = deadline
+        self.abandoned = False
+        self.sent = False
+
+
+class Pipeline:
+    """FIFO matching, a bounded window and per-request deadlines; events go to ``events``."""
+
+    def __init__(self, max_in_flight: int, events: list[Event], reply_grace: float) -> None:
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
+        self.max_in_flight = max_in_flight
+        self.reply_grace = reply_grace
+        self._events = events
+        self._ids = count(1)
+        self._live: dict[int, _Slot] = {}
+        self._queue: deque[_Slot] = deque()
+        self._in_flight: deque[_Slot] = deque()
+        self._deadlines: list[tuple[float, int]] = []
+
+    # -- introspection ---------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """Requests written and not answered, abandoned ones included (they hold a place)."""
+        return len(self._in_flight)
+
+    @property
+    def waiting(self) -> int:
+        """Requests that still expect a result (queued or in flight, not abandoned)."""
+        return len(self._live)
+
+    def has_sendable(self) -> bool:
+        return bool(self._queue) and len(self._in_flight) < self.max_in_flight
+
+    # -- requests --------------------------------------------------------------------------
+
+    def submit(self, request: Request[Any], deadline: float | None) -> int:
+        request_id = next(self._ids)
+        slot = _Slot(request_id, request, deadline)
+        self._live[request_id] = slot
+        self._queue.append(slot)
+        if deadline is not None:
+            heappush(self._deadlines, (deadline, request_id))
+        return request_id
+
+    def take_sendable(self) -> list[Request[Any]]:
+        """Move queued requests into the window and return them, in order, for writing."""
+        out: list[Request[Any]] = []
+        queue, in_flight = self._queue, self._in_flight
+        room = self.max_in_flight - len(in_flight)
+        while room > 0 and queue:
+            slot = queue.popleft()
+            if slot.abandoned:
+                continue
+            slot.sent = True
+            in_flight.append(slot)
+            out.append(slot.request)
+            room -= 1
+        return out
+
+    def abandon(self, request_id: int) -> None:
+        """The caller no longer wants the result. A written request keeps its FIFO place so its
+        reply is recognised and dropped; a queued one will never be written."""
+        slot = self._live.pop(request_id, None)
+        if slot is not None:
+            slot.abandoned = True
+
+    # -- replies ---------------------------------------------------------------------------
+
+    def expected_reply(self) -> str | None:
+        """The reply name the oldest request in flight expects (it may also get ``ERR``)."""
+        return self._in_flight[0].request.command.rsp if self._in_flight else None
+
+    def reply(self, name: str, body: dict[str, Any]) -> None:
+        """Give a decoded reply to the oldest request in flight.
+
+        Raises `RemoteProtocolError` when the reply cannot belong to it (nothing in flight, or a
+        name that is neither its reply name nor ``ERR``): FIFO matching can no longer be trusted.
+        """
+        if not self._in_flight:
+            raise RemoteProtocolError(f"received {name} with no request in flight")
+        slot = self._in_flight[0]
+        command = slot.request.command
+        if name != command.rsp and name != "ERR":
+            raise RemoteProtocolError(
+                f"received {name} while the oldest request in flight is {command.name}"
+            )
+        self._in_flight.popleft()
+        if slot.abandoned:
+            return
+        del self._live[slot.request_id]
+        status = body.get("st")
+        error: BaseException
+        if type(status) is not int:
+            error = RemoteProtocolError(f"{name} reply has no integer 'st' member: {body!r}")
+        elif name == "ERR" or status not in command.success:
+            error = ResponseError(command.name, status, body)
+        else:
+            try:
+                value = slot.request.result(body)
+            except RemoteProtocolError as exc:
+                error = exc
+            else:
+                self._events.append(ReplyReceived(slot.request_id, value))
+                return
+        self._events.append(RequestFailed(slot.request_id, error))
+
+    # -- time ------------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        heap = self._deadlines
+        while heap and heap[0][1] not in self._live:
+            heappop(heap)
+        first = heap[0][0] if heap else None
+        stall = self.stall_deadline()
+        if stall is not None and (first is None or stall < first):
+            return stall
+        return first
+
+    def stall_deadline(self) -> float | None:
+        """When the oldest request in flight counts as never answered: its deadline plus the
+        grace period. A server that drops a reply breaks FIFO matching for every later one."""
+        if not self._in_flight:
+            return None
+        deadline = self._in_flight[0].deadline
+        return None if deadline is None else deadline + self.reply_grace
+
+    def expire(self, now: float) -> bool:
+        """Fail every request whose deadline has passed. Returns True when the oldest request in
+        flight is past its grace period too, so the connection must be given up."""
+        heap = self._deadlines
+        while heap and heap[0][0] <= now:
+            _, request_id = heappop(heap)
+            slot = self._live.pop(request_id, None)
+            if slot is None:
+                continue
+            slot.abandoned = True
+            if slot.sent:
+                message = f"{slot.request.command.name} got no reply before its deadline"
+            else:
+                message = f"{slot.request.command.name} was not sent before its deadline"
+            self._events.append(
+                RequestFailed(request_id, NdbTimeoutError(message, outcome_unknown=slot.sent))
+            )
+        stall = self.stall_deadline()
+        return stall is not None and stall <= now
+
+    # -- the end of a connection -----------------------------------------------------------
+
+    def fail_in_flight(self, error: Callable[[], NdbError]) -> None:
+        """The connection is gone: fail every request written on it (outcome unknown)."""
+        for slot in self._in_flight:
+            if not slot.abandoned:
+                del self._live[slot.request_id]
+                self._events.append(RequestFailed(slot.request_id, error()))
+        self._in_flight.clear()
+
+    def fail_queued(self, error: Callable[[], NdbError]) -> None:
+        """Fail every request not yet written (their outcome is known: they did not run)."""
+        for slot in self._queue:
+            if not slot.abandoned:
+                del self._live[slot.request_id]
+                self._events.append(RequestFailed(slot.request_id, error()))
+        self._queue.clear()

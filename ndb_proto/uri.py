@@ -1,0 +1,60 @@
+"""Parsing of ``ws://`` and ``wss://`` URIs into what a transport needs to connect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+DEFAULT_PORTS = {"ws": 80, "wss": 443}
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where to connect: ``host``/``port`` for the socket, ``secure`` for TLS, and the
+    ``host_header``/``target`` of the WebSocket upgrade request."""
+
+    uri: str
+    secure: bool
+    host: str
+    port: int
+    target: str
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if self.port == DEFAULT_PORTS["wss" if self.secure else "ws"]:
+            return host
+        return f"{host}:{self.port}"
+
+
+def parse_uri(uri: str) -> Endpoint:
+    """Parse ``ws[s]://host[:port][/path][?query]``; raises ValueError naming ``uri``."""
+    if not isinstance(uri, str):
+        raise TypeError(f"uri must be a str, got {type(uri).__name__}")
+    if not uri:
+        raise ValueError("uri must not be empty")
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS:
+        raise ValueError(f"uri must start with ws:// or wss://, got {uri!r}")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"uri has an invalid port: {uri!r}") from exc
+    host = parts.hostname
+    if not host:
+        raise ValueError(f"uri has no host: {uri!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("uri must not carry credentials: NemesisDB has no authentication")
+    if parts.fragment:
+        raise ValueError(f"uri must not have a fragment: {uri!r}")
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    return Endpoint(
+        uri=uri,
+        secure=scheme == "wss",
+        host=host,
+        port=port if port is not None else DEFAULT_PORTS[scheme],
+        target=target,
+    )

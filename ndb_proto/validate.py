@@ -1,0 +1,99 @@
+"""Argument checks shared by every command. Each raises TypeError or ValueError naming the
+parameter, so that a bad call fails in the caller before anything is sent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ndb_proto.codec import check_value
+from ndb_proto.session import Session
+
+TOKEN_MAX = 2**64 - 1
+DURATION_MAX = 9_223_372_036
+"""Longest session duration, in seconds, that the server can hold without overflowing (its
+duration is converted to signed 64-bit nanoseconds)."""
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def check_str(value: Any, param: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{param} must be a str, got {_type_name(value)}")
+    return value
+
+
+def check_bool(value: Any, param: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{param} must be a bool, got {_type_name(value)}")
+    return value
+
+
+def check_key_list(keys: Any, param: str, *, allow_empty: bool = True) -> list[str]:
+    """A list of key names. A bare str is refused: iterating it would send one key per character."""
+    if isinstance(keys, (str, bytes, bytearray, Mapping)) or not isinstance(keys, Iterable):
+        raise TypeError(f"{param} must be a list or tuple of str key names, got {_type_name(keys)}")
+    names = list(keys)
+    for index, name in enumerate(names):
+        if not isinstance(name, str):
+            raise TypeError(f"{param}[{index}] must be a str key name, got {_type_name(name)}")
+    if not names and not allow_empty:
+        raise ValueError(f"{param} must not be empty")
+    return names
+
+
+def check_keys_object(keys: Any, param: str) -> Mapping[str, Any]:
+    """A mapping of key name to JSON value, as stored by KV_SET and its relatives."""
+    if not isinstance(keys, Mapping):
+        raise TypeError(f"{param} must be a dict of str to JSON values, got {_type_name(keys)}")
+    for name, value in keys.items():
+        if not isinstance(name, str):
+            raise TypeError(f"{param}: key names must be str, got {_type_name(name)} {name!r}")
+        check_value(value, f"{param}[{name!r}]")
+    return keys
+
+
+def check_token(tkn: Any, param: str) -> int:
+    """A session token: an int in 0..2**64-1. A session object stands for its token."""
+    if isinstance(tkn, Session):
+        tkn = tkn.tkn
+    if isinstance(tkn, bool) or not isinstance(tkn, int):
+        raise TypeError(f"{param} must be an int session token, got {_type_name(tkn)}")
+    if not 0 <= tkn <= TOKEN_MAX:
+        raise ValueError(f"{param} must be in 0..2**64-1, got {tkn}")
+    return int(tkn)
+
+
+def check_token_list(tkns: Any, param: str) -> list[int]:
+    if isinstance(tkns, (str, bytes, bytearray, Mapping)) or not isinstance(tkns, Iterable):
+        raise TypeError(f"{param} must be a list of int session tokens, got {_type_name(tkns)}")
+    return [check_token(tkn, f"{param}[{index}]") for index, tkn in enumerate(tkns)]
+
+
+def check_duration(seconds: Any, param: str) -> int:
+    if isinstance(seconds, bool) or not isinstance(seconds, int):
+        raise TypeError(f"{param} must be an int number of seconds, got {_type_name(seconds)}")
+    if not 0 <= seconds <= DURATION_MAX:
+        raise ValueError(f"{param} must be in 0..{DURATION_MAX} seconds, got {seconds}")
+    return int(seconds)
+
+
+def check_dataset_name(name: Any, param: str) -> str:
+    """A dataset name. The server uses it as a raw path part, so anything that could name another
+    directory (empty, a separator, ``..``, NUL) is refused."""
+    check_str(name, param)
+    if not name:
+        raise ValueError(f"{param} must not be empty")
+    for bad in ("/", "\\", "\x00", ".."):
+        if bad in name:
+            raise ValueError(
+                f"{param} must not contain {bad!r}: the server uses it as a directory name"
+            )
+    return str(name)
+
+
+def check_json(value: Any, param: str) -> Any:
+    check_value(value, param)
+    return value
