@@ -1,0 +1,184 @@
+"""What the three clients share beyond the core: options, event dispatch, logging and the dump
+of undecodable data. Each flavour adds only its I/O and its way of waking a waiting caller."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from ndb_proto.client import (
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_INCOMING_MESSAGE_SIZE,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    ClientProtocol,
+)
+from ndb_proto.reconnect import Backoff
+from ndb_proto.errors import ClientClosedError
+from ndb_proto.events import (
+    Closed,
+    Connected,
+    ConnectionLost,
+    Event,
+    ReplyReceived,
+    RequestFailed,
+    UndecodableData,
+)
+from ndb_transports._options import DEFAULT, ClientOptions, Default, SslOption
+
+logger = logging.getLogger("ndb")
+
+
+class ClientBase:
+    """Options, the current core, and the dispatch of its events to waiting callers."""
+
+    def __init__(
+        self,
+        debug: bool = False,
+        *,
+        timeout: float | None = 10.0,
+        connect_timeout: float = 5.0,
+        auto_reconnect: bool = True,
+        ssl: SslOption = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        max_incoming_message_size: int | None = DEFAULT_MAX_INCOMING_MESSAGE_SIZE,
+        ping_interval: float | None = None,
+        ping_timeout: float = 20.0,
+        reply_grace: float = 10.0,
+        close_timeout: float = 5.0,
+        backoff: Backoff | None = None,
+        subprotocols: Sequence[str] = (),
+        extra_headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """``debug`` logs to stderr at DEBUG level, as NemesisDB's client does.
+
+        ``timeout``: default seconds per command (None: no limit). ``connect_timeout``: for TCP,
+        TLS and the WebSocket handshake. ``auto_reconnect``: reconnect with backoff after a
+        lost connection; requests not yet written wait for it (within their timeout).
+        ``ssl``: None (TLS for wss:// URIs, verified), True (require wss://, verified) or an
+        ``ssl.SSLContext``; TLS verification is never turned off silently.
+        ``max_in_flight``: requests written and unanswered at once on the connection.
+        ``max_message_size``: the server's maxPayload (1024 by default, at most 8192); larger
+        requests are refused before sending, since the server would drop the connection.
+        ``max_incoming_message_size``: largest reply accepted. ``ping_interval`` /
+        ``ping_timeout``: optional keepalive pings. ``reply_grace``: how long past its deadline
+        an unanswered request may hold up the connection before it is given up.
+        """
+        self.options = ClientOptions(
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            auto_reconnect=auto_reconnect,
+            ssl=ssl,
+            max_in_flight=max_in_flight,
+            max_message_size=max_message_size,
+            max_incoming_message_size=max_incoming_message_size,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            reply_grace=reply_grace,
+            close_timeout=close_timeout,
+            backoff=backoff or Backoff(),
+            subprotocols=subprotocols,
+            extra_headers=extra_headers,
+        )
+        self.debug = debug
+        self._proto: ClientProtocol | None = None
+        self._fail_file: str | None = None
+        if debug:
+            _enable_debug_logging()
+        self._setup()
+
+    # -- public, identical in every flavour ----------------------------------------------------
+
+    def is_connected(self) -> bool:
+        """True while a WebSocket connection is open."""
+        proto = self._proto
+        return proto is not None and proto.state.value == "open"
+
+    def is_websocket(self) -> bool:
+        """True while connected: NemesisDB only speaks WebSocket (kept for API parity)."""
+        return self.is_connected()
+
+    def set_package_fail_file(self, path: str | os.PathLike[str] | None = None) -> None:
+        """Write the raw bytes of anything from the server that cannot be decoded to ``path``
+        (overwritten each time), for bug reports. None or "" turns it off."""
+        self._fail_file = os.fspath(path) if path else None
+
+    # -- helpers for the flavours --------------------------------------------------------------
+
+    def _timeout(self, timeout: float | None | Default) -> float | None:
+        return self.options.timeout if timeout is DEFAULT else timeout  # type: ignore[return-value]
+
+    def _new_protocol(self, uris: Sequence[str]) -> ClientProtocol:
+        return self.options.protocol(uris)
+
+    def _require_protocol(self) -> ClientProtocol:
+        proto = self._proto
+        if proto is None:
+            raise ClientClosedError("the client is not open; call open(uri) first",
+                                    outcome_unknown=False)
+        return proto
+
+    def _dispatch(self, events: list[Event]) -> None:
+        for event in events:
+            if type(event) is ReplyReceived:
+                self._resolve(event.request_id, event.value)
+            elif type(event) is RequestFailed:
+                self._reject(event.request_id, event.error)
+            elif type(event) is Connected:
+                logger.debug("connected to %s", event.endpoint.uri)
+                self._connected(event)
+            elif type(event) is ConnectionLost:
+                logger.warning("connection to %s lost: %s", event.endpoint.uri, event.error)
+                self._connection_lost(event)
+            elif type(event) is Closed:
+                logger.debug("client closed")
+                self._closed()
+            else:
+                assert type(event) is UndecodableData
+                self._dump(event)
+
+    def _dump(self, event: UndecodableData) -> None:
+        logger.warning("undecodable data from the server (%s): %r", event.reason,
+                       event.data[:200])
+        if self._fail_file:
+            try:
+                with open(self._fail_file, "wb") as file:
+                    file.write(event.data)
+            except OSError:
+                logger.exception("could not write %s", self._fail_file)
+            else:
+                logger.warning("wrote the undecodable data to %s", self._fail_file)
+
+    # -- hooks each flavour implements ---------------------------------------------------------
+
+    def _setup(self) -> None:
+        raise NotImplementedError
+
+    def _resolve(self, request_id: int, value: Any) -> None:
+        raise NotImplementedError
+
+    def _reject(self, request_id: int, error: BaseException) -> None:
+        raise NotImplementedError
+
+    def _connected(self, event: Connected) -> None:
+        raise NotImplementedError
+
+    def _connection_lost(self, event: ConnectionLost) -> None:
+        raise NotImplementedError
+
+    def _closed(self) -> None:
+        raise NotImplementedError
+
+
+_debug_handler: logging.Handler | None = None
+
+
+def _enable_debug_logging() -> None:
+    """NemesisDB's client turns on DEBUG logging to stderr for ``debug=True``; so do we, once."""
+    global _debug_handler
+    logger.setLevel(logging.DEBUG)
+    if _debug_handler is None:
+        _debug_handler = logging.StreamHandler()
+        logger.addHandler(_debug_handler)

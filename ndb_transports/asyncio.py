@@ -1,0 +1,375 @@
+"""The asyncio client: moves bytes between an asyncio transport and the `ndb_proto` core.
+
+Requests from any number of tasks are pipelined over one connection. Writes are batched: every
+request submitted during one turn of the event loop goes out in a single ``transport.write``.
+Replies are dispatched straight from ``data_received``. Cancelling a caller abandons its
+request in the core, which keeps its place so its reply is dropped rather than given to the
+next caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl as _ssl
+from collections.abc import Generator, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+from ndb_proto.client import ClientProtocol, State
+from ndb_proto.errors import ClientClosedError, ConnectionLostError, ResponseError
+from ndb_proto.events import Connected, ConnectionLost
+from ndb_proto.uri import Endpoint
+from ndb_transports._base import ClientBase, logger
+from ndb_transports._options import Default
+from ndb_transports._surface_async import AsyncCommands, AsyncSession
+
+__all__ = ["NdbClient", "ResponseError", "Session"]
+
+T = TypeVar("T")
+Session = AsyncSession
+"""A session bound to its client; ``isinstance(s, ndb_proto.Session)`` holds too."""
+
+_CONNECT_ERRORS = (OSError, asyncio.TimeoutError, _ssl.SSLError)
+
+
+class _SocketProtocol(asyncio.Protocol):
+    """Forwards one socket's callbacks to the client, and ignores them once it is stale."""
+
+    def __init__(self, client: NdbClient, endpoint: Endpoint) -> None:
+        self.client = client
+        self.endpoint = endpoint
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.client._socket_opened(self, transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.client._socket is self:
+            self.client._receive(data)
+
+    def eof_received(self) -> bool:
+        if self.client._socket is self:
+            self.client._receive(b"")
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.client._socket is self:
+            self.client._socket_lost(exc)
+
+
+class _Closing:
+    """What ``close()`` returns: closing has already started; awaiting it waits for the end."""
+
+    def __init__(self, client: NdbClient) -> None:
+        self._client = client
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._client.wait_closed().__await__()
+
+
+class NdbClient(ClientBase, AsyncCommands):
+    """A NemesisDB client for asyncio, safe to share between tasks."""
+
+    def _setup(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiters: dict[int, asyncio.Future[Any]] = {}
+        self._socket: _SocketProtocol | None = None
+        self._flush_handle: asyncio.Handle | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._attempt: asyncio.Future[bool] | None = None
+        self._manual_reconnect = False
+        self._closed_event: asyncio.Event | None = None
+        self._changed = asyncio.Event()  # replaced on every connect/lose/close; see _signal
+
+    # -- opening -------------------------------------------------------------------------------
+
+    async def open(self, uri: str) -> bool:
+        """Connect to ``uri`` (``ws://`` or ``wss://``). Returns False when it cannot connect;
+        raises ValueError for an empty or malformed URI."""
+        return await self.connect_pool([uri])
+
+    async def connect_pool(self, uris: Sequence[str]) -> bool:
+        """Connect to the first reachable server of ``uris``; later reconnects rotate through
+        them. Returns False when none could be reached."""
+        if isinstance(uris, str):
+            raise TypeError("uris must be a list of URIs; use open(uri) for one")
+        proto = self._new_protocol(uris)
+        if self._proto is not None:
+            await self.close_and_wait()
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._proto = proto
+        self._closed_event = asyncio.Event()
+        self._wake = asyncio.Event()
+        try:
+            for _ in proto.endpoints:
+                plan = proto.next_connect(loop.time())
+                assert plan is not None
+                if await self._connect(proto, plan.endpoint):
+                    self._runner = loop.create_task(self._maintain(proto))
+                    return True
+        except BaseException:
+            self._abort(proto)
+            raise
+        self._abort(proto)
+        return False
+
+    def _abort(self, proto: ClientProtocol) -> None:
+        proto.close(self._now())
+        self._process()
+        self._drop_socket()
+        if self._proto is proto:
+            self._proto = None
+
+    async def _connect(self, proto: ClientProtocol, endpoint: Endpoint) -> bool:
+        """One attempt: TCP, TLS, then the WebSocket handshake. True once open."""
+        loop = self._loop
+        assert loop is not None
+        context = self.options.ssl_context(endpoint)
+        attempt = self._attempt = loop.create_future()
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: _SocketProtocol(self, endpoint),
+                    endpoint.host,
+                    endpoint.port,
+                    ssl=context,
+                    server_hostname=endpoint.host if context is not None else None,
+                ),
+                self.options.connect_timeout,
+            )
+        except _CONNECT_ERRORS as exc:
+            logger.info("could not connect to %s: %r", endpoint.uri, exc)
+            if proto.state in (State.NEW, State.IDLE):
+                proto.connection_failed(exc, loop.time())
+            self._attempt = None
+            return False
+        try:
+            return await attempt
+        finally:
+            self._attempt = None
+
+    async def _maintain(self, proto: ClientProtocol) -> None:
+        """Reconnects after a lost connection, for as long as the core wants it."""
+        loop = self._loop
+        assert loop is not None
+        while proto.state is not State.CLOSED:
+            plan = None
+            if proto.state in (State.IDLE, State.NEW):
+                plan = proto.next_connect(loop.time(), manual=self._manual_reconnect)
+            if plan is None:
+                await self._wake.wait()
+                self._wake.clear()
+                continue
+            delay = plan.at - loop.time()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
+                self._wake.clear()
+                continue  # re-plan: a close() may have happened meanwhile
+            if await self._connect(proto, plan.endpoint):
+                self._manual_reconnect = False
+
+    async def reconnect(self) -> None:
+        """Drop the current connection (if any) and wait until a new one is open. Requests in
+        flight on the old connection fail with their outcome unknown."""
+        proto = self._require_protocol()
+        self._manual_reconnect = True
+        if proto.state in (State.OPEN, State.CONNECTING):
+            proto.connection_lost(ConnectionLostError("reconnect() was called",
+                                                      outcome_unknown=True), self._now())
+            self._process()
+        self._wake.set()
+        while proto.state is not State.OPEN:
+            if proto.state is State.CLOSED:
+                raise ClientClosedError("the client was closed", outcome_unknown=False)
+            await self._changed.wait()
+
+    def get_event_loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the client was opened on."""
+        if self._loop is None:
+            return asyncio.get_event_loop()
+        return self._loop
+
+    # -- closing -------------------------------------------------------------------------------
+
+    def close(self) -> _Closing:
+        """Start closing now: pending requests fail with `ClientClosedError`. Await the result
+        (``await client.close()``) to wait until the connection is closed."""
+        proto = self._proto
+        if proto is not None:
+            proto.close(self._now())
+            self._process()
+        return _Closing(self)
+
+    async def wait_closed(self) -> None:
+        """Wait until a close has finished (returns at once if the client is not open)."""
+        event = self._closed_event
+        proto = self._proto
+        if event is not None and proto is not None and proto.state is State.CLOSING:
+            await event.wait()
+        runner = self._runner
+        if runner is not None and proto is not None and proto.state is State.CLOSED:
+            await asyncio.gather(runner, return_exceptions=True)
+
+    async def close_and_wait(self) -> None:
+        await self.close()
+
+    async def __aenter__(self) -> NdbClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close_and_wait()
+
+    # -- requests ------------------------------------------------------------------------------
+
+    async def _execute(self, request: Any, timeout: float | None | Default) -> Any:
+        proto = self._require_protocol()
+        loop = self._loop
+        assert loop is not None
+        seconds = self._timeout(timeout)
+        deadline = None if seconds is None else loop.time() + seconds
+        request_id = proto.submit(request, deadline)
+        future: asyncio.Future[Any] = loop.create_future()
+        self._waiters[request_id] = future
+        if self._flush_handle is None:
+            self._flush_handle = loop.call_soon(self._flush)
+        if deadline is not None and (self._timer_at is None or deadline < self._timer_at):
+            self._arm_timer()
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if self._waiters.pop(request_id, None) is not None:
+                proto.abandon(request_id)
+            raise
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        proto = self._proto
+        socket = self._socket
+        if proto is not None and socket is not None and socket.transport is not None:
+            data = proto.data_to_send()
+            if data:
+                socket.transport.write(data)
+
+    # -- the core's events ---------------------------------------------------------------------
+
+    def _now(self) -> float:
+        loop = self._loop
+        return loop.time() if loop is not None else 0.0
+
+    def _socket_opened(self, socket: _SocketProtocol, transport: asyncio.Transport) -> None:
+        proto = self._proto
+        if proto is None or proto.state not in (State.NEW, State.IDLE):
+            transport.abort()
+            if self._attempt is not None and not self._attempt.done():
+                self._attempt.set_result(False)
+            return
+        self._drop_socket()
+        self._socket = socket
+        proto.connection_made(socket.endpoint, self._now())
+        self._process()
+
+    def _socket_lost(self, exc: Exception | None) -> None:
+        proto = self._proto
+        if proto is not None:
+            proto.connection_lost(exc, self._now())
+            self._process()
+        self._socket = None
+
+    def _receive(self, data: bytes) -> None:
+        proto = self._proto
+        assert proto is not None
+        proto.receive_data(data, self._loop.time())  # type: ignore[union-attr]
+        self._process()
+
+    def _process(self) -> None:
+        """Write what the core has to send, then hand its events out."""
+        proto = self._proto
+        if proto is None:
+            return
+        socket = self._socket
+        data = proto.data_to_send()
+        if data and socket is not None and socket.transport is not None:
+            socket.transport.write(data)
+        events = proto.events()
+        if events:
+            self._dispatch(events)
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        proto = self._proto
+        loop = self._loop
+        if proto is None or loop is None:
+            return
+        deadline = proto.next_deadline()
+        if deadline is None or (self._timer_at is not None and self._timer_at <= deadline):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        when = self._timer_at
+        self._timer = self._timer_at = None
+        proto = self._proto
+        if proto is not None and self._loop is not None:
+            # call_at may fire a hair early; the core must see the deadline as reached.
+            proto.handle_timeout(max(self._loop.time(), when or 0.0))
+            self._process()
+
+    def _resolve(self, request_id: int, value: Any) -> None:
+        future = self._waiters.pop(request_id, None)
+        if future is not None and not future.done():
+            future.set_result(value)
+
+    def _reject(self, request_id: int, error: BaseException) -> None:
+        future = self._waiters.pop(request_id, None)
+        if future is not None and not future.done():
+            future.set_exception(error)
+
+    def _signal(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def _connected(self, event: Connected) -> None:
+        if self._attempt is not None and not self._attempt.done():
+            self._attempt.set_result(True)
+        self._signal()
+
+    def _connection_lost(self, event: ConnectionLost) -> None:
+        self._drop_socket()
+        if self._attempt is not None and not self._attempt.done():
+            self._attempt.set_result(False)
+        self._wake.set()
+        self._signal()
+
+    def _closed(self) -> None:
+        self._drop_socket()
+        if self._attempt is not None and not self._attempt.done():
+            self._attempt.set_result(False)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = self._timer_at = None
+        self._wake.set()
+        self._signal()
+        if self._closed_event is not None:
+            self._closed_event.set()
+
+    def _drop_socket(self) -> None:
+        socket, self._socket = self._socket, None
+        if socket is not None and socket.transport is not None:
+            socket.transport.close()
