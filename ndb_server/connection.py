@@ -19,7 +19,13 @@ from wsproto.events import AcceptConnection, Request
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
 
-from ndb_proto.channel import BinaryReceived, ChannelFailed, MessageChannel, PeerClosed
+from ndb_proto.channel import (
+    BinaryReceived,
+    ChannelEvent,
+    ChannelFailed,
+    MessageChannel,
+    PeerClosed,
+)
 
 NOT_FOUND = b"HTTP/1.1 404 File Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
@@ -111,7 +117,7 @@ class ServerConnection:
         if not data:
             self.outcome = Outcome.DROP
 
-    def _receive_messages(self, items: list[object]) -> None:
+    def _receive_messages(self, items: list[ChannelEvent]) -> None:
         channel = self._channel
         assert channel is not None
         for item in items:

@@ -132,7 +132,7 @@ class NdbServer:
         self.backpressure_limit = backpressure_limit
         self.engine = Engine(clock=clock, persist_dir=persist_dir)
         self.connections: set[_Connection] = set()
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
 
     @staticmethod

@@ -68,8 +68,10 @@ class ServerThread:
     def call(self, function: Any, *args: Any) -> Any:
         """Run ``function(*args)`` on the server's loop thread and return its result."""
         assert self._loop is not None
+
         async def run() -> Any:
             return function(*args)
+
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
 
     def stop(self) -> None:

@@ -13,8 +13,8 @@ from ndb_proto.client import (
     DEFAULT_MAX_INCOMING_MESSAGE_SIZE,
     DEFAULT_MAX_MESSAGE_SIZE,
     ClientProtocol,
+    State,
 )
-from ndb_proto.reconnect import Backoff
 from ndb_proto.errors import ClientClosedError
 from ndb_proto.events import (
     Closed,
@@ -25,9 +25,16 @@ from ndb_proto.events import (
     RequestFailed,
     UndecodableData,
 )
-from ndb_transports._options import DEFAULT, ClientOptions, Default, SslOption
+from ndb_proto.reconnect import Backoff
+from ndb_transports._options import ClientOptions, Default, SslOption
 
 logger = logging.getLogger("ndb")
+
+
+def state_of(proto: ClientProtocol) -> State:
+    """The core's state, read through a call so type checkers do not keep an old narrowing
+    across the calls that change it."""
+    return proto.state
 
 
 class ClientBase:
@@ -108,7 +115,7 @@ class ClientBase:
     # -- helpers for the flavours --------------------------------------------------------------
 
     def _timeout(self, timeout: float | None | Default) -> float | None:
-        return self.options.timeout if timeout is DEFAULT else timeout  # type: ignore[return-value]
+        return self.options.timeout if isinstance(timeout, Default) else timeout
 
     def _new_protocol(self, uris: Sequence[str]) -> ClientProtocol:
         return self.options.protocol(uris)
@@ -116,8 +123,9 @@ class ClientBase:
     def _require_protocol(self) -> ClientProtocol:
         proto = self._proto
         if proto is None:
-            raise ClientClosedError("the client is not open; call open(uri) first",
-                                    outcome_unknown=False)
+            raise ClientClosedError(
+                "the client is not open; call open(uri) first", outcome_unknown=False
+            )
         return proto
 
     def _dispatch(self, events: list[Event]) -> None:
@@ -140,8 +148,7 @@ class ClientBase:
                 self._dump(event)
 
     def _dump(self, event: UndecodableData) -> None:
-        logger.warning("undecodable data from the server (%s): %r", event.reason,
-                       event.data[:200])
+        logger.warning("undecodable data from the server (%s): %r", event.reason, event.data[:200])
         if self._fail_file:
             try:
                 with open(self._fail_file, "wb") as file:

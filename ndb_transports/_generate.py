@@ -84,7 +84,7 @@ def render(flavour: str) -> str:
     out.append(f"\n\nclass {commands}:\n")
     out.append(
         f'    """The NemesisDB commands, as {"coroutines" if is_async else "blocking methods"}.'
-        f' ``timeout`` (seconds, or None\n    for no limit) overrides the client\'s default for'
+        f" ``timeout`` (seconds, or None\n    for no limit) overrides the client's default for"
         f' one call."""\n\n'
         f"    __slots__ = ()\n\n"
         f"    {adef} _execute(self, request: Request[T], timeout: float | None | Default) -> T:\n"

@@ -10,6 +10,7 @@ next caller.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl as _ssl
 from collections.abc import Generator, Sequence
 from types import TracebackType
@@ -131,7 +132,8 @@ class NdbClient(ClientBase, AsyncCommands):
         loop = self._loop
         assert loop is not None
         context = self.options.ssl_context(endpoint)
-        attempt = self._attempt = loop.create_future()
+        attempt: asyncio.Future[bool] = loop.create_future()
+        self._attempt = attempt
         try:
             await asyncio.wait_for(
                 loop.create_connection(
@@ -168,10 +170,8 @@ class NdbClient(ClientBase, AsyncCommands):
                 continue
             delay = plan.at - loop.time()
             if delay > 0:
-                try:
+                with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
-                except asyncio.TimeoutError:
-                    pass
                 self._wake.clear()
                 continue  # re-plan: a close() may have happened meanwhile
             if await self._connect(proto, plan.endpoint):
@@ -183,8 +183,9 @@ class NdbClient(ClientBase, AsyncCommands):
         proto = self._require_protocol()
         self._manual_reconnect = True
         if proto.state in (State.OPEN, State.CONNECTING):
-            proto.connection_lost(ConnectionLostError("reconnect() was called",
-                                                      outcome_unknown=True), self._now())
+            proto.connection_lost(
+                ConnectionLostError("reconnect() was called", outcome_unknown=True), self._now()
+            )
             self._process()
         self._wake.set()
         while proto.state is not State.OPEN:

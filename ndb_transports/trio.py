@@ -1,0 +1,342 @@
+"""The trio client: moves bytes between a trio stream and the `ndb_proto` core.
+
+The connection is served by a system task (so ``open()`` needs no nursery, as in NemesisDB's
+API): one reader, one writer that sends everything queued in one ``send_all``, and one timer
+whose cancel scope deadline follows the core's next deadline. A caller waits parked on its
+request; cancelling it (a cancel scope, a timeout) abandons the request in the core, which keeps
+its FIFO place so its reply is dropped rather than handed to the next caller.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import ssl as _ssl
+from collections.abc import Generator, Sequence
+from types import TracebackType
+from typing import Any
+
+import outcome
+import trio
+
+from ndb_proto.client import ClientProtocol, State
+from ndb_proto.errors import ClientClosedError, ConnectionLostError, ResponseError
+from ndb_proto.events import Connected, ConnectionLost
+from ndb_proto.uri import Endpoint
+from ndb_transports._base import ClientBase, logger, state_of
+from ndb_transports._options import Default
+from ndb_transports._surface_async import AsyncCommands, AsyncSession
+
+__all__ = ["NdbClient", "ResponseError", "Session"]
+
+Session = AsyncSession
+"""A session bound to its client; ``isinstance(s, ndb_proto.Session)`` holds too."""
+
+_CONNECT_ERRORS = (OSError, trio.TooSlowError, trio.BrokenResourceError, _ssl.SSLError)
+_STREAM_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError, _ssl.SSLError)
+
+
+class _Closing:
+    """What ``close()`` returns: closing has already started; awaiting it waits for the end."""
+
+    def __init__(self, client: NdbClient) -> None:
+        self._client = client
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._client.wait_closed().__await__()
+
+
+class NdbClient(ClientBase, AsyncCommands):
+    """A NemesisDB client for trio, safe to share between tasks."""
+
+    def _setup(self) -> None:
+        self._waiters: dict[int, trio.lowlevel.Task] = {}
+        self._stream: trio.abc.Stream | None = None
+        self._connection_scope: trio.CancelScope | None = None
+        self._timer_scope: trio.CancelScope | None = None
+        self._write_ready = trio.Event()
+        self._wake = trio.Event()
+        self._changed = trio.Event()
+        self._closed_event = trio.Event()
+        self._opened: bool | None = None
+        self._manual_reconnect = False
+        self._runner_done = trio.Event()
+
+    # -- opening -------------------------------------------------------------------------------
+
+    async def open(self, uri: str) -> bool:
+        """Connect to ``uri`` (``ws://`` or ``wss://``). Returns False when it cannot connect;
+        raises ValueError for an empty or malformed URI."""
+        return await self.connect_pool([uri])
+
+    async def connect_pool(self, uris: Sequence[str]) -> bool:
+        """Connect to the first reachable server of ``uris``; later reconnects rotate through
+        them. Returns False when none could be reached."""
+        if isinstance(uris, str):
+            raise TypeError("uris must be a list of URIs; use open(uri) for one")
+        proto = self._new_protocol(uris)
+        if self._proto is not None:
+            await self.close_and_wait()
+        self._proto = proto
+        self._closed_event = trio.Event()
+        self._runner_done = trio.Event()
+        self._opened = None
+        self._changed = trio.Event()
+        trio.lowlevel.spawn_system_task(self._run, proto, name="ndb-trio-connection")
+        try:
+            while self._opened is None:
+                await self._changed.wait()
+        except BaseException:
+            self._abort(proto)
+            raise
+        if not self._opened:
+            self._abort(proto)
+        return bool(self._opened)
+
+    def _abort(self, proto: ClientProtocol) -> None:
+        proto.close(trio.current_time())
+        self._process(proto)
+        if self._proto is proto:
+            self._proto = None
+
+    async def _run(self, proto: ClientProtocol) -> None:
+        """The system task: the first round of attempts, then reconnects, until closed."""
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._timer, proto)
+                await self._maintain(proto)
+                nursery.cancel_scope.cancel()
+        except BaseException as exc:  # a system task must never raise
+            if not isinstance(exc, trio.Cancelled):
+                logger.exception("the trio connection task failed")
+        finally:
+            if self._opened is None:
+                self._opened = False
+            self._runner_done.set()
+            self._signal()
+
+    async def _maintain(self, proto: ClientProtocol) -> None:
+        first_round = len(proto.endpoints)
+        while proto.state is not State.CLOSED:
+            plan = None
+            if proto.state in (State.IDLE, State.NEW):
+                plan = proto.next_connect(trio.current_time(), manual=self._manual_reconnect)
+            if plan is None:
+                await self._wake.wait()
+                self._wake = trio.Event()
+                continue
+            if plan.at > trio.current_time():
+                with trio.move_on_at(plan.at):
+                    await self._wake.wait()
+                self._wake = trio.Event()
+                continue
+            connected = await self._connect_and_serve(proto, plan.endpoint)
+            if self._opened is None:
+                if connected:
+                    continue
+                first_round -= 1
+                if first_round == 0:
+                    self._opened = False
+                    self._signal()
+                    return
+
+    async def _connect_and_serve(self, proto: ClientProtocol, endpoint: Endpoint) -> bool:
+        """One connection, from TCP connect to its end. True if the handshake succeeded."""
+        context = self.options.ssl_context(endpoint)
+        try:
+            with trio.fail_after(self.options.connect_timeout):
+                stream: trio.abc.Stream = await trio.open_tcp_stream(endpoint.host, endpoint.port)
+                if context is not None:
+                    tls = trio.SSLStream(stream, context, server_hostname=endpoint.host)
+                    try:
+                        await tls.do_handshake()
+                    except BaseException:
+                        await trio.aclose_forcefully(stream)
+                        raise
+                    stream = tls
+        except _CONNECT_ERRORS as exc:
+            logger.info("could not connect to %s: %r", endpoint.uri, exc)
+            proto.connection_failed(exc, trio.current_time())
+            return False
+        if proto.state is State.CLOSED:
+            await trio.aclose_forcefully(stream)
+            return False
+        connected = False
+        self._stream = stream
+        try:
+            async with trio.open_nursery() as nursery:
+                self._connection_scope = nursery.cancel_scope
+                proto.connection_made(endpoint, trio.current_time())
+                self._write_ready.set()
+                nursery.start_soon(self._writer, proto, stream)
+                nursery.start_soon(self._reader, proto, stream)
+                while True:
+                    await self._changed.wait()
+                    if proto.state is State.OPEN:
+                        connected = True
+                        if self._opened is None:
+                            self._opened = True
+                            self._signal()
+                    if proto.state not in (State.OPEN, State.CONNECTING, State.CLOSING):
+                        break
+                nursery.cancel_scope.cancel()
+        finally:
+            self._stream = None
+            self._connection_scope = None
+            leftover = proto.data_to_send() if state_of(proto) is not State.CLOSED else b""
+            if leftover:
+                with trio.move_on_after(0.5):
+                    with contextlib.suppress(*_STREAM_ERRORS):
+                        await stream.send_all(leftover)
+            await trio.aclose_forcefully(stream)
+        return connected
+
+    async def _reader(self, proto: ClientProtocol, stream: trio.abc.Stream) -> None:
+        while True:
+            try:
+                data = await stream.receive_some(65536)
+            except _STREAM_ERRORS as exc:
+                proto.connection_lost(exc, trio.current_time())
+                self._process(proto)
+                return
+            proto.receive_data(bytes(data), trio.current_time())
+            self._process(proto)
+            if not data:
+                if proto.state in (State.OPEN, State.CONNECTING, State.CLOSING):
+                    proto.connection_lost(None, trio.current_time())
+                    self._process(proto)
+                return
+
+    async def _writer(self, proto: ClientProtocol, stream: trio.abc.Stream) -> None:
+        while True:
+            data = proto.data_to_send()
+            if not data:
+                await self._write_ready.wait()
+                self._write_ready = trio.Event()
+                continue
+            try:
+                await stream.send_all(data)
+            except _STREAM_ERRORS as exc:
+                proto.connection_lost(exc, trio.current_time())
+                self._process(proto)
+                return
+
+    async def _timer(self, proto: ClientProtocol) -> None:
+        while True:
+            deadline = proto.next_deadline()
+            with trio.CancelScope(deadline=math.inf if deadline is None else deadline) as scope:
+                self._timer_scope = scope
+                await trio.sleep_forever()
+            self._timer_scope = None
+            if scope.cancelled_caught:
+                proto.handle_timeout(max(trio.current_time(), scope.deadline))
+                self._process(proto)
+
+    async def reconnect(self) -> None:
+        """Drop the current connection (if any) and wait until a new one is open. Requests in
+        flight on the old connection fail with their outcome unknown."""
+        proto = self._require_protocol()
+        self._manual_reconnect = True
+        if proto.state in (State.OPEN, State.CONNECTING):
+            lost = ConnectionLostError("reconnect() was called", outcome_unknown=True)
+            proto.connection_lost(lost, trio.current_time())
+            self._process(proto)
+        self._wake.set()
+        while proto.state is not State.OPEN:
+            if proto.state is State.CLOSED:
+                raise ClientClosedError("the client was closed", outcome_unknown=False)
+            await self._changed.wait()
+        self._manual_reconnect = False
+
+    # -- closing -------------------------------------------------------------------------------
+
+    def close(self) -> _Closing:
+        """Start closing now: pending requests fail with `ClientClosedError`. Await the result
+        (``await client.close()``) to wait until the connection is closed."""
+        proto = self._proto
+        if proto is not None:
+            proto.close(trio.current_time())
+            self._process(proto)
+        return _Closing(self)
+
+    async def wait_closed(self) -> None:
+        """Wait until a close has finished (returns at once if the client is not open)."""
+        proto = self._proto
+        if proto is not None and proto.state in (State.CLOSING, State.CLOSED):
+            await self._runner_done.wait()
+        else:
+            await trio.lowlevel.checkpoint()
+
+    async def close_and_wait(self) -> None:
+        await self.close()
+
+    async def __aenter__(self) -> NdbClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close_and_wait()
+
+    # -- requests ------------------------------------------------------------------------------
+
+    async def _execute(self, request: Any, timeout: float | None | Default) -> Any:
+        proto = self._require_protocol()
+        seconds = self._timeout(timeout)
+        deadline = None if seconds is None else trio.current_time() + seconds
+        request_id = proto.submit(request, deadline)
+        self._waiters[request_id] = trio.lowlevel.current_task()
+        self._write_ready.set()
+        scope = self._timer_scope
+        if deadline is not None and scope is not None and deadline < scope.deadline:
+            scope.deadline = deadline
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            if self._waiters.pop(request_id, None) is not None:
+                proto.abandon(request_id)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        return await trio.lowlevel.wait_task_rescheduled(abort)
+
+    # -- the core's events ---------------------------------------------------------------------
+
+    def _process(self, proto: ClientProtocol) -> None:
+        """Hand out the core's events and wake the writer and the timer as needed."""
+        events = proto.events()
+        if events:
+            self._dispatch(events)
+        self._write_ready.set()
+        scope = self._timer_scope
+        if scope is not None:
+            deadline = proto.next_deadline()
+            if deadline is not None and deadline < scope.deadline:
+                scope.deadline = deadline
+
+    def _resolve(self, request_id: int, value: Any) -> None:
+        task = self._waiters.pop(request_id, None)
+        if task is not None:
+            trio.lowlevel.reschedule(task, outcome.Value(value))
+
+    def _reject(self, request_id: int, error: BaseException) -> None:
+        task = self._waiters.pop(request_id, None)
+        if task is not None:
+            trio.lowlevel.reschedule(task, outcome.Error(error))
+
+    def _signal(self) -> None:
+        changed, self._changed = self._changed, trio.Event()
+        changed.set()
+
+    def _connected(self, event: Connected) -> None:
+        self._signal()
+
+    def _connection_lost(self, event: ConnectionLost) -> None:
+        self._wake.set()
+        self._signal()
+
+    def _closed(self) -> None:
+        self._wake.set()
+        self._closed_event.set()
+        self._signal()
