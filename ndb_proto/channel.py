@@ -144,7 +144,8 @@ class MessageChannel:
                     self._binary_parts.clear()
                     self._size = 0
             elif type(event) is Ping:
-                self._outgoing += self._ws.send(event.response())
+                if self._ws.state is ConnectionState.OPEN:  # no pong once a close frame went
+                    self._outgoing += self._ws.send(event.response())
             elif type(event) is Pong:
                 out.append(PongReceived(bytes(event.payload)))
             else:

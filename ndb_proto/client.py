@@ -26,7 +26,7 @@ from enum import Enum
 from typing import Any
 
 from wsproto.connection import ConnectionType
-from wsproto.events import AcceptConnection, RejectConnection, RejectData
+from wsproto.events import AcceptConnection, RejectConnection
 from wsproto.events import Request as UpgradeRequest
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
@@ -282,7 +282,7 @@ class ClientProtocol:
         try:
             handshake.receive_data(data if data else None)
             events = list(handshake.events())
-        except WsRemoteProtocolError as exc:
+        except (WsRemoteProtocolError, UnicodeDecodeError) as exc:  # wsproto: non-ASCII headers
             self._lose(
                 now,
                 ConnectionLostError(f"WebSocket handshake failed: {exc}", outcome_unknown=False),
@@ -306,16 +306,16 @@ class ClientProtocol:
                 # Frames that arrived with the handshake response are already buffered.
                 self._receive_frames(None, now)
                 return
-            if isinstance(event, RejectConnection):
-                self._lose(
-                    now,
-                    ConnectionLostError(
-                        f"the server refused the WebSocket upgrade with HTTP {event.status_code}",
-                        outcome_unknown=False,
-                    ),
-                )
-                return
-            assert isinstance(event, RejectData)  # the body of a rejection; nothing to do
+            # A refusal starts with RejectConnection; its body (RejectData) is never read.
+            assert isinstance(event, RejectConnection)
+            self._lose(
+                now,
+                ConnectionLostError(
+                    f"the server refused the WebSocket upgrade with HTTP {event.status_code}",
+                    outcome_unknown=False,
+                ),
+            )
+            return
         if not data:
             self._lose(
                 now,
@@ -343,13 +343,15 @@ class ClientProtocol:
                 detail = (
                     "the connection was dropped without a close frame (1006)"
                     if item.code == 1006
-                    else f"the server closed the connection ({item.code} {item.reason})".rstrip()
+                    else f"the server closed the connection ({item.code} {item.reason}".rstrip()
+                    + ")"
                 )
                 self._lose(now, ConnectionLostError(detail, outcome_unknown=True))
                 return
             elif isinstance(item, BinaryReceived):
-                self._violation(now, "the server sent a binary message", item.data)
-                return
+                if not closing:  # while closing, ignored like text
+                    self._violation(now, "the server sent a binary message", item.data)
+                    return
             else:
                 assert isinstance(item, ChannelFailed)
                 self._events.append(UndecodableData(item.data, item.reason))
@@ -427,7 +429,8 @@ class ClientProtocol:
                 assert self._channel is not None and self.ping_interval is not None
                 self._pings_sent += 1
                 self._channel.send_ping(self._pings_sent.to_bytes(8, "big"))
-                self._pong_deadline = now + self.ping_timeout
+                if self._pong_deadline is None:  # an unanswered ping keeps its deadline
+                    self._pong_deadline = now + self.ping_timeout
                 self._ping_at = now + self.ping_interval
         elif state is State.CONNECTING:
             if self._deadline is not None and now >= self._deadline:

@@ -40,7 +40,11 @@ def encode(obj: Any) -> bytes:
 
 def decode(data: bytes | str) -> Any:
     """Decode one JSON text; raises `DecodeError` (a `ValueError`) when it is not valid JSON."""
-    return _decode(data)
+    try:
+        return _decode(data)
+    except RecursionError:
+        # msgspec gives up on nesting deeper than Python's recursion limit allows.
+        raise DecodeError("JSON is nested too deeply to decode") from None
 
 
 def _describe(where: str, crumb: Any) -> str:

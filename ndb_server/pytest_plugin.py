@@ -1,0 +1,38 @@
+"""A pytest plugin (registered through the ``pytest11`` entry point) with server fixtures.
+
+``ndb_server``: a fresh embedded NemesisDB-compatible server for one test, in-process on a free
+loopback port; use ``ndb_server.url``. Its store and sessions start empty. It runs on its own
+thread, so asyncio, trio and blocking clients can all use it.
+
+``ndb_server_factory``: start servers with options, e.g.
+``ndb_server_factory(max_payload=8192, persist_dir=tmp_path)``; all are stopped after the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from ndb_server.thread import ServerThread
+
+
+@pytest.fixture
+def ndb_server_factory() -> Iterator[Callable[..., ServerThread]]:
+    started: list[ServerThread] = []
+
+    def start(**options: Any) -> ServerThread:
+        server = ServerThread(**options)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def ndb_server(ndb_server_factory: Callable[..., ServerThread]) -> ServerThread:
+    return ndb_server_factory()
