@@ -82,21 +82,20 @@ def test_recorded_scenario_over_the_wire(scenario: Scenario, tmp_path: Path) -> 
 
 
 def test_invalid_utf8_drops_the_connection_without_a_close_frame(ndb_server: ServerThread) -> None:
-    client = RawClient(ndb_server.url)
-    frame = bytearray(client.connection._proto._serialize_frame(  # type: ignore[attr-defined]
-        __import__("wsproto.frame_protocol").frame_protocol.Opcode.TEXT, b"\xff\xfe", True))
-    client.send_raw(bytes(frame))
-    with pytest.raises(Dropped):
-        client.recv_text()
+    with RawClient(ndb_server.url) as client:
+        # FIN + TEXT, masked, 2-byte payload, all-zero mask (XOR leaves the payload as is).
+        client.send_raw(bytes([0x81, 0x82, 0, 0, 0, 0]) + b"\xff\xfe")
+        with pytest.raises(Dropped):
+            client.recv_text()
 
 
 def test_fragmented_request_is_reassembled(ndb_server: ServerThread) -> None:
     from wsproto.events import TextMessage
 
-    client = RawClient(ndb_server.url)
-    client.send_raw(client.ws.send(TextMessage('{"KV_SET":{"keys":', message_finished=False)))
-    client.send_raw(client.ws.send(TextMessage('{"a":1}}}', message_finished=True)))
-    assert client.recv_json() == {"KV_SET_RSP": {"st": 1}}
+    with RawClient(ndb_server.url) as client:
+        client.send_raw(client.ws.send(TextMessage('{"KV_SET":{"keys":', message_finished=False)))
+        client.send_raw(client.ws.send(TextMessage('{"a":1}}}', message_finished=True)))
+        assert client.recv_json() == {"KV_SET_RSP": {"st": 1}}
 
 
 def test_close_frame_is_echoed_with_code_and_reason(ndb_server: ServerThread) -> None:
@@ -104,11 +103,11 @@ def test_close_frame_is_echoed_with_code_and_reason(ndb_server: ServerThread) ->
 
     from tests.server.wsclient import ClosedByServer
 
-    client = RawClient(ndb_server.url)
-    client.send_raw(client.ws.send(CloseConnection(4001, "bye")))
-    with pytest.raises(ClosedByServer) as info:
-        client.recv_text()
-    assert info.value.code == 4001
+    with RawClient(ndb_server.url) as client:
+        client.send_raw(client.ws.send(CloseConnection(4001, "bye")))
+        with pytest.raises(ClosedByServer) as info:
+            client.recv_text()
+        assert info.value.code == 4001
 
 
 def test_plain_http_get_gets_404(ndb_server: ServerThread) -> None:
@@ -131,7 +130,9 @@ def test_any_path_and_first_subprotocol_are_accepted(ndb_server: ServerThread) -
     parts = urlsplit(ndb_server.url)
     with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
         ws = WSConnection(ConnectionType.CLIENT)
-        sock.sendall(ws.send(Request(host="x", target="/anything?x=1", subprotocols=["foo", "bar"])))
+        sock.sendall(
+            ws.send(Request(host="x", target="/anything?x=1", subprotocols=["foo", "bar"]))
+        )
         events: list[Any] = []
         while not events:
             ws.receive_data(sock.recv(4096))
@@ -142,21 +143,21 @@ def test_any_path_and_first_subprotocol_are_accepted(ndb_server: ServerThread) -
 
 def test_silent_client_is_pinged_then_dropped(ndb_server_factory: Any) -> None:
     server = ndb_server_factory(idle_ping=0.2, idle_timeout=0.6)
-    client = RawClient(server.url)
-    client.ws.receive_data(client.sock.recv(100))  # the ping, not answered
-    from wsproto.events import Ping
+    with RawClient(server.url) as client:
+        client.ws.receive_data(client.sock.recv(100))  # the ping, not answered
+        from wsproto.events import Ping
 
-    assert any(isinstance(e, Ping) for e in client.ws.events())
-    client.sock.settimeout(5)
-    assert client.sock.recv(100) == b""  # dropped, no close frame
+        assert any(isinstance(e, Ping) for e in client.ws.events())
+        client.sock.settimeout(5)
+        assert client.sock.recv(100) == b""  # dropped, no close frame
 
 
 def test_server_stop_sends_close_1000(ndb_server_factory: Any) -> None:
     from tests.server.wsclient import ClosedByServer
 
     server = ndb_server_factory()
-    client = RawClient(server.url)
-    server.stop()
-    with pytest.raises(ClosedByServer) as info:
-        client.recv_text()
-    assert info.value.code == 1000
+    with RawClient(server.url) as client:
+        server.stop()
+        with pytest.raises(ClosedByServer) as info:
+            client.recv_text()
+        assert info.value.code == 1000

@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from wsproto import ConnectionType, WSConnection
-from wsproto.connection import Connection
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
@@ -63,10 +62,6 @@ class RawClient:
     def send_raw(self, data: bytes) -> None:
         self.sock.sendall(data)
 
-    @property
-    def connection(self) -> Connection:
-        return self.ws._connection  # type: ignore[attr-defined,no-any-return]
-
     def recv_text(self) -> str:
         parts: list[str] = []
         while True:
@@ -87,3 +82,9 @@ class RawClient:
 
     def close(self) -> None:
         self.sock.close()
+
+    def __enter__(self) -> RawClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
