@@ -224,7 +224,7 @@ class ClientProtocol:
         state = self._state
         if state is State.OPEN or state is State.CONNECTING:
             reason = "the socket failed" if error is None else f"the socket failed: {error!r}"
-            lost = ConnectionLostError(reason, outcome_unknown=True)
+            lost = ConnectionLostError(reason)
             lost.__cause__ = error
             self._lose(now, lost)
         elif state is State.CLOSING:
@@ -285,7 +285,7 @@ class ClientProtocol:
         except (WsRemoteProtocolError, UnicodeDecodeError) as exc:  # wsproto: non-ASCII headers
             self._lose(
                 now,
-                ConnectionLostError(f"WebSocket handshake failed: {exc}", outcome_unknown=False),
+                ConnectionLostError(f"WebSocket handshake failed: {exc}"),
                 data,
             )
             return
@@ -319,9 +319,7 @@ class ClientProtocol:
         if not data:
             self._lose(
                 now,
-                ConnectionLostError(
-                    "the server closed the connection during the handshake", outcome_unknown=False
-                ),
+                ConnectionLostError("the server closed the connection during the handshake"),
             )
 
     def _receive_frames(self, data: bytes | None, now: float) -> None:
@@ -346,7 +344,7 @@ class ClientProtocol:
                     else f"the server closed the connection ({item.code} {item.reason}".rstrip()
                     + ")"
                 )
-                self._lose(now, ConnectionLostError(detail, outcome_unknown=True))
+                self._lose(now, ConnectionLostError(detail))
                 return
             elif isinstance(item, BinaryReceived):
                 if not closing:  # while closing, ignored like text
@@ -417,13 +415,12 @@ class ClientProtocol:
                     ConnectionLostError(
                         "the oldest request got no reply even after its grace period; the server "
                         "may have dropped it, so later replies cannot be matched",
-                        outcome_unknown=True,
                     ),
                 )
             elif self._pong_deadline is not None and now >= self._pong_deadline:
                 self._lose(
                     now,
-                    ConnectionLostError("the keepalive ping got no answer", outcome_unknown=True),
+                    ConnectionLostError("the keepalive ping got no answer"),
                 )
             elif self._ping_at is not None and now >= self._ping_at:
                 assert self._channel is not None and self.ping_interval is not None

@@ -50,16 +50,17 @@ class ConnectionLostError(NdbError, ConnectionError):
 
     ``outcome_unknown`` is True when the request had already been written: the server may or may
     not have run it, so ndb never resends it. It is False when the request was never written.
+    It is None when the error describes the connection itself rather than a request (the
+    ``error`` of a `ConnectionLost` event, or the ``__cause__`` of a request's error).
     """
 
-    def __init__(self, message: str, *, outcome_unknown: bool) -> None:
+    def __init__(self, message: str, *, outcome_unknown: bool | None = None) -> None:
         self.outcome_unknown = outcome_unknown
-        suffix = (
-            "; the request was sent, so its outcome is unknown"
-            if outcome_unknown
-            else "; the request was not sent"
-        )
-        super().__init__(message + suffix)
+        if outcome_unknown is True:
+            message += "; the request was sent, so its outcome is unknown"
+        elif outcome_unknown is False:
+            message += "; the request was not sent"
+        super().__init__(message)
 
 
 class NdbTimeoutError(NdbError, TimeoutError):

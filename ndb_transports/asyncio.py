@@ -184,7 +184,7 @@ class NdbClient(ClientBase, AsyncCommands):
         self._manual_reconnect = True
         if proto.state in (State.OPEN, State.CONNECTING):
             proto.connection_lost(
-                ConnectionLostError("reconnect() was called", outcome_unknown=True), self._now()
+                ConnectionLostError("reconnect() was called"), self._now()
             )
             self._process()
         self._wake.set()

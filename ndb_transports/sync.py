@@ -138,7 +138,7 @@ class NdbClient(ClientBase, SyncCommands):
         proto = self._require_protocol()
         with self._lock:
             if proto.state in (State.OPEN, State.CONNECTING):
-                lost = ConnectionLostError("reconnect() was called", outcome_unknown=True)
+                lost = ConnectionLostError("reconnect() was called")
                 proto.connection_lost(lost, self._now())
                 self._process(proto)
             while self._busy:

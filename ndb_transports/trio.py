@@ -238,7 +238,7 @@ class NdbClient(ClientBase, AsyncCommands):
         proto = self._require_protocol()
         self._manual_reconnect = True
         if proto.state in (State.OPEN, State.CONNECTING):
-            lost = ConnectionLostError("reconnect() was called", outcome_unknown=True)
+            lost = ConnectionLostError("reconnect() was called")
             proto.connection_lost(lost, trio.current_time())
             self._process(proto)
         self._wake.set()
