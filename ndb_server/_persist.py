@@ -22,8 +22,8 @@ Differences from the server, all deliberate:
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Final
@@ -146,7 +146,9 @@ def save_dataset(
     try:
         staging = root / STAGING_DIR
         staging.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(dir=staging))
+        # A plain mkdir (not mkdtemp's 0700) so the finished <T> gets the usual umask-based mode.
+        work = staging / f"{start_ns}-{os.getpid()}-{secrets.token_hex(4)}"
+        work.mkdir()
     except OSError as exc:
         raise SaveFailed(122) from exc
     try:

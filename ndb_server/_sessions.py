@@ -40,7 +40,7 @@ class Expiry:
     @property
     def period(self) -> int:
         """The duration used to compute expire times (clamped, see the module docstring)."""
-        return self.duration
+        return min(self.duration, MAX_PERIOD_S)
 
 
 @dataclass(slots=True)

@@ -5,7 +5,8 @@ way the real server does on the wire (PROTOCOL.md §3 dispatch, §6-§9 commands
 except reading and writing datasets under ``persist_dir``: no sockets, threads or clock reads.
 Time comes from the injected monotonic ``clock``; the network layer calls ``sweep_expired``
 every 5 seconds, which is the server's session-expiry monitor. Frame size limits and invalid
-UTF-8 are the network layer's business too.
+UTF-8 are the network layer's business too. Like the real server's single event-loop thread,
+an ``Engine`` expects to be called from one thread at a time.
 
 Deliberate deviations from NemesisDB 0.7.4:
 
