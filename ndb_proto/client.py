@@ -311,8 +311,7 @@ class ClientProtocol:
             self._lose(
                 now,
                 ConnectionLostError(
-                    f"the server refused the WebSocket upgrade with HTTP {event.status_code}",
-                    outcome_unknown=False,
+                    f"the server refused the WebSocket upgrade with HTTP {event.status_code}"
                 ),
             )
             return
