@@ -17,6 +17,9 @@ from wsproto.connection import Connection, ConnectionState
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 from wsproto.utilities import LocalProtocolError as WsLocalProtocolError
 
+from ndb_proto.errors import LocalProtocolError
+from ndb_proto.frames import text_frame
+
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_PROTOCOL_ERROR = 1002
@@ -70,6 +73,7 @@ class MessageChannel:
 
     def __init__(self, connection: Connection, max_message_size: int | None) -> None:
         self._ws = connection
+        self._mask = connection.client
         self._limit = max_message_size
         self._parts: list[str] = []
         self._binary_parts: list[bytes] = []
@@ -85,8 +89,14 @@ class MessageChannel:
     def is_open(self) -> bool:
         return self._ws.state is ConnectionState.OPEN and not self.failed
 
-    def send_text(self, text: str) -> None:
-        self._outgoing += self._ws.send(TextMessage(text))
+    def send_text(self, payload: bytes | str) -> None:
+        """Queue one text message (its UTF-8 encoding, or a str). Data frames are built by
+        `ndb_proto.frames` (masked for a client), control frames by wsproto."""
+        if type(payload) is str:
+            payload = payload.encode()
+        if self._ws.state is not ConnectionState.OPEN:
+            raise LocalProtocolError(f"cannot send a message in state {self._ws.state.name}")
+        self._outgoing += text_frame(payload, mask=self._mask)  # type: ignore[arg-type]
 
     def send_ping(self, payload: bytes = b"") -> None:
         self._outgoing += self._ws.send(Ping(payload))
@@ -95,6 +105,10 @@ class MessageChannel:
         """Start (or answer) the close handshake, if the state still allows a close frame."""
         if self._ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
             self._outgoing += self._ws.send(CloseConnection(code, reason))
+
+    @property
+    def has_data_to_send(self) -> bool:
+        return bool(self._outgoing)
 
     def data_to_send(self) -> bytes:
         data = bytes(self._outgoing)

@@ -164,6 +164,17 @@ class ClientProtocol:
         return self._pipeline.max_in_flight
 
     @property
+    def in_flight(self) -> int:
+        """Requests written on the current connection and not yet answered."""
+        return self._pipeline.in_flight
+
+    @property
+    def has_data_to_send(self) -> bool:
+        """Whether `data_to_send` would return anything (lets a writer sleep otherwise)."""
+        channel = self._channel
+        return bool(self._out) or (channel is not None and channel.has_data_to_send)
+
+    @property
     def pending(self) -> int:
         """Requests submitted whose result has not been produced (abandoned ones excluded)."""
         return self._pipeline.waiting
@@ -263,7 +274,7 @@ class ClientProtocol:
         channel = self._channel
         assert channel is not None
         for request in self._pipeline.take_sendable():
-            channel.send_text(request.payload.decode())
+            channel.send_text(request.payload)
 
     # -- receiving ---------------------------------------------------------------------------
 

@@ -59,14 +59,45 @@ def check_value(value: Any, where: str) -> None:
     """Raise TypeError/ValueError, naming ``where`` and the path inside it, if ``value`` cannot be
     stored by NemesisDB exactly as given."""
     t = type(value)
-    if t is str or t is bool or value is None:
-        return
-    if t is int:
-        if INT_MIN <= value <= INT_MAX:
-            return
-    elif t is float and math.isfinite(value):
-        return
-    _check_tree(value, where)
+    if t is dict or t is list:
+        ok = plain_json(value, 0)
+    elif t is int:
+        ok = INT_MIN <= value <= INT_MAX
+    elif t is float:
+        ok = math.isfinite(value)
+    else:
+        ok = t is str or t is bool or value is None
+    if not ok:
+        _check_tree(value, where)
+
+
+def plain_json(value: Any, depth: int) -> bool:
+    """True when ``value`` is made only of the exact JSON types, all storable. The fast check for
+    the common case; anything else (subclasses, errors) goes to `_check_tree`, which accepts
+    subclasses and explains errors."""
+    if depth >= MAX_VALUE_DEPTH:
+        return False
+    items = value.values() if type(value) is dict else value
+    if type(value) is dict:
+        for key in value:
+            if type(key) is not str:
+                return False
+    for item in items:
+        t = type(item)
+        if t is str or t is bool or item is None:
+            continue
+        if t is int:
+            if not INT_MIN <= item <= INT_MAX:
+                return False
+        elif t is float:
+            if not math.isfinite(item):
+                return False
+        elif t is dict or t is list:
+            if not plain_json(item, depth + 1):
+                return False
+        else:
+            return False
+    return True
 
 
 def _check_tree(root: Any, where: str) -> None:

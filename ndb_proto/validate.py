@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ndb_proto.codec import check_value
+from ndb_proto.codec import check_value, plain_json
 from ndb_proto.session import Session
 
 TOKEN_MAX = 2**64 - 1
@@ -48,6 +48,8 @@ def check_keys_object(keys: Any, param: str) -> Mapping[str, Any]:
     """A mapping of key name to JSON value, as stored by KV_SET and its relatives."""
     if not isinstance(keys, Mapping):
         raise TypeError(f"{param} must be a dict of str to JSON values, got {_type_name(keys)}")
+    if type(keys) is dict and plain_json(keys, 0):
+        return keys
     for name, value in keys.items():
         if not isinstance(name, str):
             raise TypeError(f"{param}: key names must be str, got {_type_name(name)} {name!r}")

@@ -122,9 +122,9 @@ class ServerConnection:
         assert channel is not None
         for item in items:
             if type(item) is str:
-                channel.send_text(self._handle_text(item))
+                channel.send_text(self._handle_text(item).encode())
             elif isinstance(item, BinaryReceived):
-                channel.send_text(self._handle_binary(item.data))
+                channel.send_text(self._handle_binary(item.data).encode())
             elif isinstance(item, PeerClosed):
                 if item.code == 1006:
                     self.outcome = Outcome.DROP

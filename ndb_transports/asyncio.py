@@ -246,7 +246,11 @@ class NdbClient(ClientBase, AsyncCommands):
         future: asyncio.Future[Any] = loop.create_future()
         self._waiters[request_id] = future
         if self._flush_handle is None:
-            self._flush_handle = loop.call_soon(self._flush)
+            if proto.in_flight <= 1:
+                self._flush_now(proto)  # alone on the wire: no reason to wait a loop turn
+            else:
+                # Others are in flight: gather every request of this loop turn in one write.
+                self._flush_handle = loop.call_soon(self._flush)
         if deadline is not None and (self._timer_at is None or deadline < self._timer_at):
             self._arm_timer()
         try:
@@ -258,9 +262,12 @@ class NdbClient(ClientBase, AsyncCommands):
 
     def _flush(self) -> None:
         self._flush_handle = None
-        proto = self._proto
+        if self._proto is not None:
+            self._flush_now(self._proto)
+
+    def _flush_now(self, proto: ClientProtocol) -> None:
         socket = self._socket
-        if proto is not None and socket is not None and socket.transport is not None:
+        if socket is not None and socket.transport is not None:
             data = proto.data_to_send()
             if data:
                 socket.transport.write(data)

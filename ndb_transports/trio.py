@@ -308,7 +308,8 @@ class NdbClient(ClientBase, AsyncCommands):
         events = proto.events()
         if events:
             self._dispatch(events)
-        self._write_ready.set()
+        if proto.has_data_to_send:
+            self._write_ready.set()
         scope = self._timer_scope
         if scope is not None:
             deadline = proto.next_deadline()

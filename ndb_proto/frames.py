@@ -1,0 +1,44 @@
+"""Building outgoing WebSocket data frames (RFC 6455 §5.2), the one part of framing done here.
+
+Everything incoming, the handshake and control frames go through wsproto. Outgoing text frames
+are built here because they are on every request's path and wsproto's per-message route (an
+event object, a str round trip, a generic serialiser and masker) costs 3-4x more
+(``bench/bench_core.py``). A client must mask what it sends with a fresh random key; a server
+must not mask.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+_urandom = os.urandom
+_from_bytes = int.from_bytes
+_HEAD16 = struct.Struct("!BBH").pack
+_HEAD64 = struct.Struct("!BBQ").pack
+
+OP_TEXT = 0x1
+FIN = 0x80
+MASKED = 0x80
+
+
+def text_frame(payload: bytes, *, mask: bool) -> bytes:
+    """One unfragmented text frame carrying ``payload`` (UTF-8 bytes)."""
+    size = len(payload)
+    first = FIN | OP_TEXT
+    flag = MASKED if mask else 0
+    if size < 126:
+        head = bytes((first, flag | size))
+    elif size < 65536:
+        head = _HEAD16(first, flag | 126, size)
+    else:
+        head = _HEAD64(first, flag | 127, size)
+    if not mask:
+        return head + payload
+    key = _urandom(4)
+    if not size:
+        return head + key
+    # XOR the payload with the key repeated over its length, as one big-integer operation.
+    repeats = size // 4 + 1
+    stream = _from_bytes(key * repeats, "big") >> (8 * (4 * repeats - size))
+    return head + key + (_from_bytes(payload, "big") ^ stream).to_bytes(size, "big")
