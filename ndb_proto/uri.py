@@ -51,10 +51,18 @@ def parse_uri(uri: str) -> Endpoint:
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
-    return Endpoint(
+    if not (target.isascii() and (target + host).isprintable()) or " " in target + host:
+        # The upgrade request could not carry it (h11 refuses such a target or Host header).
+        raise ValueError(f"uri must be percent-encoded, without spaces or controls: {uri!r}")
+    endpoint = Endpoint(
         uri=uri,
         secure=scheme == "wss",
         host=host,
         port=port if port is not None else DEFAULT_PORTS[scheme],
         target=target,
     )
+    try:
+        endpoint.host_header.encode("idna")  # as wsproto writes the Host header
+    except UnicodeError as exc:
+        raise ValueError(f"uri has a host that is not a valid domain name: {uri!r}") from exc
+    return endpoint

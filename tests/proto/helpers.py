@@ -9,11 +9,13 @@ frames), and frames reply texts back. Nothing here touches a socket or a clock.
 from __future__ import annotations
 
 import json
+import os
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from wsproto import WSConnection
 from wsproto.connection import ConnectionType
 from wsproto.events import (
@@ -27,6 +29,7 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
+from wsproto.utilities import generate_accept_token
 
 from ndb_proto import ClientProtocol
 from ndb_proto.events import (
@@ -40,6 +43,22 @@ from ndb_proto.events import (
 )
 
 URI = "ws://db.example:1987/"
+
+EXAMPLES_SCALE = float(os.environ.get("NDB_PROTO_EXAMPLES_SCALE", "1"))
+"""Multiplies every property's example budget (e.g. 10 for a nightly run)."""
+
+
+def budget(max_examples: int, **options: Any) -> settings:
+    """Hypothesis settings for a property: ``max_examples`` scaled by ``EXAMPLES_SCALE``, no
+    deadline and no too-slow health check (loaded CI machines), plus ``options``."""
+    return settings(
+        max_examples=max(1, round(max_examples * EXAMPLES_SCALE)),
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        **options,
+    )
+
+
 FAKE_TOKEN_BASE = 2**63 + 4_242
 """Fake session tokens are above 2**63, as real ones often are."""
 
@@ -210,6 +229,26 @@ class FakeServer:
 
     def close(self, code: int = 1000, reason: str = "") -> bytes:
         return self.ws.send(CloseConnection(code, reason))
+
+
+def accept_response(handshake_request: bytes, *headers: bytes) -> bytes:
+    """A hand-made ``101`` answer to a client's upgrade request (correct accept token), with
+    extra raw header lines, for responses wsproto's server role refuses to produce."""
+    for line in handshake_request.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"sec-websocket-key":
+            token = generate_accept_token(value.strip())
+            break
+    else:  # pragma: no cover - every upgrade request has a key
+        raise AssertionError("no Sec-WebSocket-Key")
+    lines = [
+        b"HTTP/1.1 101 Switching Protocols",
+        b"Upgrade: websocket",
+        b"Connection: Upgrade",
+        b"Sec-WebSocket-Accept: " + token,
+        *headers,
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
 def start(client: ClientProtocol, now: float = 0.0) -> bytes:

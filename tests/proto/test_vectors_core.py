@@ -202,6 +202,7 @@ def calls_value(name: str, request_body: dict[str, Any], reply: dict[str, Any]) 
 
 def expect_response_error(event: Any, request_id: int, name: str, reply: dict[str, Any]) -> None:
     ((rsp_name, body),) = reply.items()
+    assert rsp_name in (f"{name}_RSP", "ERR")
     assert isinstance(event, RequestFailed), event
     assert event.request_id == request_id
     error = event.error
@@ -253,7 +254,6 @@ class Replay:
 
     def check_raw(self, name: str, request_id: int, template: dict[str, Any], event: Any) -> None:
         reply = fill(template, self.bindings)
-        ((_, body),) = reply.items()
         if is_success(name, reply):
             assert isinstance(event, ReplyReceived), event
             assert event.request_id == request_id
@@ -302,7 +302,7 @@ class Replay:
         self.client.receive_data(self.answer(templates), self.now)
         events = self.client.events()
         assert len(events) == len(sends)
-        for (name, request_id), template, event in zip(ids, templates, events):
+        for (name, request_id), template, event in zip(ids, templates, events, strict=True):
             assert event.request_id == request_id  # type: ignore[union-attr]
             reply = fill(template, self.bindings)
             if typed:

@@ -1,0 +1,165 @@
+"""`MessageChannel` directly, in the server role (as ``ndb_server`` uses it): client frames are
+masked, made by a client-side wsproto connection or by hand."""
+
+# ``channel.state`` changes under calls; mypy would narrow it as if it could not.
+# mypy: disable-error-code="comparison-overlap"
+
+from __future__ import annotations
+
+import pytest
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+
+from ndb_proto.channel import (
+    BinaryReceived,
+    ChannelFailed,
+    MessageChannel,
+    PeerClosed,
+    PongReceived,
+)
+from ndb_proto.errors import LocalProtocolError
+from tests.proto.helpers import OP_BINARY, OP_CLOSE, OP_TEXT, frame
+
+MASK = b"\x01\x02\x03\x04"
+
+
+def pair(limit: int | None = 64) -> tuple[MessageChannel, Connection]:
+    """A server-role channel and the client connection that talks to it."""
+    return MessageChannel(Connection(ConnectionType.SERVER), limit), Connection(
+        ConnectionType.CLIENT
+    )
+
+
+def parse_from_server(client: Connection, data: bytes) -> list[object]:
+    client.receive_data(data)
+    return list(client.events())
+
+
+def test_text_messages_whole_and_fragmented() -> None:
+    channel, peer = pair()
+    data = peer.send(TextMessage("héllo 🙂"))
+    data += peer.send(TextMessage("ab", message_finished=False))
+    data += peer.send(Ping(b"in between"))  # control frames may come between fragments
+    data += peer.send(TextMessage("cd", message_finished=True))
+    assert channel.receive(data) == ["héllo 🙂", "abcd"]
+    (pong,) = parse_from_server(peer, channel.data_to_send())
+    assert pong == Pong(b"in between")
+    assert channel.data_to_send() == b""
+    assert channel.state is ConnectionState.OPEN and channel.is_open
+
+
+def test_binary_pong_close_and_eof() -> None:
+    channel, peer = pair()
+    data = peer.send(BytesMessage(b"\x00", message_finished=False))
+    data += peer.send(BytesMessage(b"\x01"))
+    data += peer.send(Pong(b"p"))
+    data += peer.send(CloseConnection(1001, "bye"))
+    assert channel.receive(data) == [
+        BinaryReceived(b"\x00\x01"),
+        PongReceived(b"p"),
+        PeerClosed(1001, "bye"),
+    ]
+    assert channel.state is ConnectionState.REMOTE_CLOSING and not channel.is_open
+    channel.send_close(1001)  # the echo
+    assert channel.state is ConnectionState.CLOSED
+    (echo,) = parse_from_server(peer, channel.data_to_send())
+    assert echo == CloseConnection(1001, "")
+    channel.send_close()  # nothing more can be sent: ignored
+    assert channel.data_to_send() == b""
+    # Bytes after the close handshake are ignored (wsproto refuses them).
+    assert channel.receive(frame(OP_TEXT, b"x", mask=MASK)) == []
+
+
+def test_eof_is_an_abnormal_close() -> None:
+    channel, peer = pair()
+    assert channel.receive(peer.send(TextMessage("a", message_finished=False))) == []
+    assert channel.receive(b"") == [PeerClosed(1006, "")]
+    assert channel.state is ConnectionState.CLOSED
+
+
+def test_sending() -> None:
+    channel, peer = pair()
+    channel.send_text("reply")
+    channel.send_ping(b"k")
+    assert parse_from_server(peer, channel.data_to_send()) == [
+        TextMessage("reply"),
+        Ping(b"k"),
+    ]
+    assert not channel.has_data_to_send
+    channel.send_text(b"as bytes")
+    assert channel.has_data_to_send
+    assert parse_from_server(peer, channel.data_to_send()) == [TextMessage("as bytes")]
+    channel.send_close(1000, "done")
+    assert channel.state is ConnectionState.LOCAL_CLOSING
+    with pytest.raises(LocalProtocolError, match="cannot send a message in state LOCAL_CLOSING"):
+        channel.send_text("too late")
+    # A ping after our close frame gets no pong (wsproto would refuse to send one).
+    assert channel.receive(peer.send(Ping(b"late"))) == []
+    assert parse_from_server(peer, channel.data_to_send()) == [CloseConnection(1000, "done")]
+    assert channel.receive(peer.send(CloseConnection(1000))) == [PeerClosed(1000, "")]
+    assert channel.state is ConnectionState.CLOSED
+
+
+@pytest.mark.parametrize("kind", ["text", "fragmented-text", "binary"])
+def test_size_limit_exact_and_one_over(kind: str) -> None:
+    def message(size: int) -> bytes:
+        peer = Connection(ConnectionType.CLIENT)
+        if kind == "text":
+            return peer.send(TextMessage("é" + "x" * (size - 2)))
+        if kind == "binary":
+            return peer.send(BytesMessage(b"x" * size))
+        return peer.send(TextMessage("x" * 10, message_finished=False)) + peer.send(
+            TextMessage("é" + "x" * (size - 12))
+        )
+
+    channel, _ = pair(64)
+    items = channel.receive(message(64))
+    assert len(items) == 1
+    channel, _ = pair(64)
+    data = message(65)
+    (failed,) = channel.receive(data)
+    assert failed == ChannelFailed(1009, "message larger than 64 bytes", data)
+    assert channel.failed and not channel.is_open
+    assert channel.receive(message(10)) == []  # nothing more after a failure
+
+
+def test_no_limit() -> None:
+    channel, peer = pair(None)
+    assert channel.receive(peer.send(TextMessage("x" * 100_000))) == ["x" * 100_000]
+    assert channel.receive(peer.send(BytesMessage(b"y" * 100_000))) == [
+        BinaryReceived(b"y" * 100_000)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (frame(OP_TEXT, b"x"), 1002),  # a client must mask
+        (frame(OP_TEXT, b"\xc3", mask=MASK), 1007),  # invalid UTF-8
+        (frame(OP_CLOSE, b"\x03\xe8\xff", mask=MASK), 1007),  # invalid UTF-8 close reason
+        (frame(OP_CLOSE, b"\x00\x01", mask=MASK), 1002),  # close code 1 is not allowed
+        (frame(OP_BINARY, b"x", rsv=2, mask=MASK), 1002),
+        (frame(0, b"x", mask=MASK), 1002),  # continuation without a message
+    ],
+)
+def test_protocol_errors(data: bytes, code: int) -> None:
+    channel, _ = pair()
+    (failed,) = channel.receive(data)
+    assert isinstance(failed, ChannelFailed)
+    assert failed.code == code and failed.data == data and failed.reason
+    assert channel.failed
+
+
+def test_items_before_a_failure_are_kept() -> None:
+    channel, peer = pair()
+    data = peer.send(TextMessage("ok")) + frame(OP_TEXT, b"unmasked")
+    items = channel.receive(data)
+    assert items[0] == "ok" and isinstance(items[1], ChannelFailed)
+
+
+def test_pending_collects_buffered_frames() -> None:
+    peer = Connection(ConnectionType.CLIENT)
+    buffered = peer.send(TextMessage("early"))
+    channel = MessageChannel(Connection(ConnectionType.SERVER, trailing_data=buffered), 64)
+    assert channel.pending() == ["early"]
+    assert channel.pending() == []

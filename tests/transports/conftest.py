@@ -1,0 +1,106 @@
+"""Fixtures for the transport tests: the flavour under test, a fault-injecting proxy in front of
+the embedded server, and TLS material from trustme."""
+
+from __future__ import annotations
+
+import ssl
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import trustme
+
+from ndb_server.thread import ServerThread
+from tests.transports.flavours import FLAVOUR_NAMES, Flavour
+from tests.transports.proxy import Proxy
+
+DEFAULT_TEST_TIMEOUT = 30
+"""Seconds any test here may take before pytest-timeout fails it (a hang is a failure)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/transports/" in item.nodeid and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(DEFAULT_TEST_TIMEOUT))
+
+
+# The embedded server fixtures come from ndb_server.pytest_plugin (loaded with
+# ``-p ndb_server.pytest_plugin`` or through the package's entry point). When it is not loaded,
+# equivalent ones are defined here so this directory still runs on its own.
+if "ndb_server.pytest_plugin" not in sys.modules:
+
+    @pytest.fixture
+    def ndb_server() -> Iterator[ServerThread]:
+        with ServerThread() as server:
+            yield server
+
+    @pytest.fixture
+    def ndb_server_factory() -> Iterator[Callable[..., ServerThread]]:
+        started: list[ServerThread] = []
+
+        def start(**options: Any) -> ServerThread:
+            server = ServerThread(**options)
+            server.start()
+            started.append(server)
+            return server
+
+        yield start
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture(params=FLAVOUR_NAMES)
+def flavour(request: pytest.FixtureRequest) -> Flavour:
+    return Flavour(request.param)
+
+
+@pytest.fixture
+def proxy(ndb_server: ServerThread) -> Iterator[Proxy]:
+    """A proxy in front of the ``ndb_server`` fixture's server."""
+    with Proxy.for_url(ndb_server.url) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def proxy_factory() -> Iterator[Callable[..., Proxy]]:
+    started: list[Proxy] = []
+
+    def start(target: tuple[str, int] | str | None, **options: Any) -> Proxy:
+        if isinstance(target, str):
+            proxy = Proxy.for_url(target, **options)
+        else:
+            proxy = Proxy(target, **options)
+        proxy.start()
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def client_ssl_context(ca: trustme.CA) -> ssl.SSLContext:
+    """A client context that trusts the test CA (and verifies host names)."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    ca.configure_trust(context)
+    return context
+
+
+def server_context(ca: trustme.CA, *names: str) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(*names).configure_cert(context)
+    return context
+
+
+@pytest.fixture
+def tls_proxy(ca: trustme.CA, ndb_server: ServerThread) -> Iterator[Proxy]:
+    """TLS (certificate for 127.0.0.1 and localhost) in front of the plaintext server."""
+    with Proxy.for_url(ndb_server.url, tls=server_context(ca, "127.0.0.1", "localhost")) as p:
+        yield p
