@@ -36,8 +36,6 @@ Session = SyncSession
 
 _CONNECT_ERRORS = (OSError, _ssl.SSLError)
 WRITE_TIMEOUT = 30.0
-IDLE_POLL = 1.0
-"""Before writing on a connection that has been silent this long, read what is pending."""
 KEEPALIVE_CHECK = 30.0
 """Seconds between idle checks of the socket: well inside NemesisDB's 164 s ping interval."""
 
@@ -60,7 +58,6 @@ class NdbClient(ClientBase, SyncCommands):
         self._waiters: dict[int, _Waiter] = {}
         self._sock: socket.socket | None = None
         self._busy = False  # a thread is reading the socket or (re)connecting
-        self._last_read = 0.0
         self._keepalive: threading.Thread | None = None
         self._stop_keepalive = threading.Event()
 
@@ -227,9 +224,9 @@ class NdbClient(ClientBase, SyncCommands):
         waiter = _Waiter()
         with self._lock:
             now = self._now()
-            if not self._busy and now - self._last_read > IDLE_POLL and proto.state is State.OPEN:
-                # Idle for a while: take what arrived meanwhile (a close, an EOF, a ping)
-                # so a request is not written to a connection that is already gone.
+            if not self._busy and proto.state is State.OPEN:
+                # Nobody is reading: take what arrived meanwhile (a close, an EOF, a ping), so
+                # a request is not written to a connection that is already gone.
                 self._poll(proto)
             deadline = None if seconds is None else now + seconds
             request_id = proto.submit(request, deadline)
@@ -342,7 +339,7 @@ class NdbClient(ClientBase, SyncCommands):
             proto.connection_lost(exc, self._now())
             self._process(proto)
             return
-        self._last_read = now = self._now()
+        now = self._now()
         proto.receive_data(data, now)
         if not data:
             proto.connection_lost(None, now)
