@@ -445,7 +445,6 @@ class ClientProtocol:
                     now,
                     NdbTimeoutError(
                         f"the WebSocket handshake took longer than {self.connect_timeout} s",
-                        outcome_unknown=False,
                     ),
                 )
         elif state is State.CLOSING and self._deadline is not None and now >= self._deadline:

@@ -73,8 +73,15 @@ def check_value(value: Any, where: str) -> None:
 
 def plain_json(value: Any, depth: int) -> bool:
     """True when ``value`` is made only of the exact JSON types, all storable. The fast check for
-    the common case; anything else (subclasses, errors) goes to `_check_tree`, which accepts
-    subclasses and explains errors."""
+    the common case; anything else (subclasses, errors, a stack too deep for recursion) goes to
+    `_check_tree`, which accepts subclasses and explains errors."""
+    try:
+        return _plain(value, depth)
+    except RecursionError:
+        return False
+
+
+def _plain(value: Any, depth: int) -> bool:
     if depth >= MAX_VALUE_DEPTH:
         return False
     items = value.values() if type(value) is dict else value
@@ -93,7 +100,7 @@ def plain_json(value: Any, depth: int) -> bool:
             if not math.isfinite(item):
                 return False
         elif t is dict or t is list:
-            if not plain_json(item, depth + 1):
+            if not _plain(item, depth + 1):
                 return False
         else:
             return False

@@ -128,7 +128,7 @@ def member(name: str, kind: type[T]) -> Callable[[Body], T]:
 
     def read(body: Body) -> T:
         value = body.get(name)
-        if type(value) is not kind and not isinstance(value, kind):
+        if type(value) is not kind:  # exact: the decoder makes plain types; a bool is no count
             raise ReplyShapeError(
                 f"reply member {name!r} should be {kind.__name__}, got {type(value).__name__}"
             )

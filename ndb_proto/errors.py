@@ -66,10 +66,11 @@ class ConnectionLostError(NdbError, ConnectionError):
 class NdbTimeoutError(NdbError, TimeoutError):
     """The request's deadline passed before its reply arrived.
 
-    ``outcome_unknown`` is True when the request had been written (it may still run on the server).
+    ``outcome_unknown`` is True when the request had been written (it may still run on the server),
+    False when it was not, and None when the timeout is the connection's own (a handshake).
     """
 
-    def __init__(self, message: str, *, outcome_unknown: bool) -> None:
+    def __init__(self, message: str, *, outcome_unknown: bool | None = None) -> None:
         self.outcome_unknown = outcome_unknown
         super().__init__(message)
 

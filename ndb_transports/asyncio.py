@@ -183,9 +183,7 @@ class NdbClient(ClientBase, AsyncCommands):
         proto = self._require_protocol()
         self._manual_reconnect = True
         if proto.state in (State.OPEN, State.CONNECTING):
-            proto.connection_lost(
-                ConnectionLostError("reconnect() was called"), self._now()
-            )
+            proto.connection_lost(ConnectionLostError("reconnect() was called"), self._now())
             self._process()
         self._wake.set()
         while proto.state is not State.OPEN:

@@ -8,9 +8,8 @@ import inspect
 import pytest
 
 from ndb_proto import calls
-from ndb_transports import _generate
+from ndb_transports import _generate, sync
 from ndb_transports import asyncio as aio
-from ndb_transports import sync
 from ndb_transports import trio as tr
 
 

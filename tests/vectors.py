@@ -92,7 +92,9 @@ def matches(expected: Any, actual: Any, bindings: Bindings, unordered: bool) -> 
         if not isinstance(actual, list) or len(expected) != len(actual):
             return False
         if not unordered:
-            return all(matches(e, a, bindings, unordered) for e, a in zip(expected, actual))
+            return all(
+                matches(e, a, bindings, unordered) for e, a in zip(expected, actual, strict=True)
+            )
         remaining = list(actual)
         for item in expected:
             for index, candidate in enumerate(remaining):

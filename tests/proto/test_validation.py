@@ -317,3 +317,26 @@ def test_request_size_limit_is_exact(size: int, prefix: str) -> None:
     assert client.pending == 0 and client.data_to_send() == b""
     client.submit(exact)
     assert pump(client, server).texts == [exact.payload.decode()]
+
+
+def test_deep_value_is_still_checked_when_the_stack_is_nearly_full() -> None:
+    """The fast recursive check gives way to the iterative walk instead of failing."""
+    import inspect
+    import sys
+
+    from ndb_proto.codec import check_value
+
+    value: object = 1
+    for _ in range(300):
+        value = [value]
+    bad: object = float("nan")
+    for _ in range(300):
+        bad = [bad]
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + 100)
+    try:
+        check_value(value, "value")
+        with pytest.raises(ValueError, match="NaN"):
+            check_value(bad, "value")
+    finally:
+        sys.setrecursionlimit(limit)
