@@ -58,6 +58,8 @@ class NdbClient(ClientBase, SyncCommands):
         self._waiters: dict[int, _Waiter] = {}
         self._sock: socket.socket | None = None
         self._busy = False  # a thread is reading the socket or (re)connecting
+        # Written to wake the thread blocked in select() for everyone (see _wake_reader).
+        self._waker: tuple[socket.socket, socket.socket] | None = None
         self._keepalive: threading.Thread | None = None
         self._stop_keepalive = threading.Event()
 
@@ -123,6 +125,7 @@ class NdbClient(ClientBase, SyncCommands):
                 sock.close()
                 return False
             self._sock = sock
+            self._waker_pair()
             proto.connection_made(endpoint, self._now())
             self._process(proto)
         while True:
@@ -173,6 +176,7 @@ class NdbClient(ClientBase, SyncCommands):
         with self._lock:
             proto.close(self._now())
             self._process(proto)
+            self._wake_reader()  # its caller's request just failed: let it go
         self.wait_closed()
 
     def wait_closed(self) -> None:
@@ -185,7 +189,9 @@ class NdbClient(ClientBase, SyncCommands):
                 if proto.state is not State.CLOSING:
                     break
                 if self._busy:
+                    # Another thread reads; the close timeout is still ours to enforce.
                     self._changed.wait(0.1)
+                    self._expire(proto)
                     continue
                 self._busy = True
                 sock = self._sock
@@ -224,6 +230,7 @@ class NdbClient(ClientBase, SyncCommands):
         waiter = _Waiter()
         with self._lock:
             now = self._now()
+            self._expire(proto)  # a connection past its reply grace is given up before writing
             if not self._busy and proto.state is State.OPEN:
                 # Nobody is reading: take what arrived meanwhile (a close, an EOF, a ping), so
                 # a request is not written to a connection that is already gone.
@@ -302,16 +309,45 @@ class NdbClient(ClientBase, SyncCommands):
             buffered = isinstance(sock, _ssl.SSLSocket) and sock.pending() > 0
         if not buffered:
             wait = None if deadline is None else max(0.0, deadline - self._now())
+            waker = self._waker_pair()[0]
             try:
-                readable, _, _ = select.select([sock], [], [], wait)
+                readable, _, _ = select.select([sock, waker], [], [], wait)
             except (OSError, ValueError):  # closed meanwhile: recv reports it
                 readable = [sock]
+            if waker in readable:
+                # close() (or a new, earlier deadline) wants the reader to look again.
+                with contextlib.suppress(BlockingIOError):
+                    waker.recv(4096)
+                if sock not in readable:
+                    with self._lock:
+                        self._expire(proto)
+                    return
             if not readable:
                 with self._lock:
                     self._expire(proto)
                 return
         with self._lock:
             self._recv(proto, sock)
+
+    def _waker_pair(self) -> tuple[socket.socket, socket.socket]:
+        """A socket pair whose reading end the reading thread's select() also watches."""
+        if self._waker is None:
+            reader, writer = socket.socketpair()
+            reader.setblocking(False)
+            writer.setblocking(False)
+            self._waker = (reader, writer)
+        return self._waker
+
+    def _wake_reader(self) -> None:
+        """Under the lock: make the thread blocked in select() return and look again."""
+        with contextlib.suppress(BlockingIOError):
+            self._waker_pair()[1].send(b"\0")
+
+    def _release_waker(self) -> None:
+        waker, self._waker = self._waker, None
+        if waker is not None:
+            waker[0].close()
+            waker[1].close()
 
     def _poll(self, proto: ClientProtocol) -> None:
         """Under the lock, with no reader: take whatever already arrived, without waiting."""
@@ -424,6 +460,7 @@ class NdbClient(ClientBase, SyncCommands):
 
     def _closed(self) -> None:
         self._drop_socket()
+        self._release_waker()
         self._stop_keepalive.set()
         self._changed.notify_all()
 

@@ -36,6 +36,15 @@ _CONNECT_ERRORS = (OSError, trio.TooSlowError, trio.BrokenResourceError, _ssl.SS
 _STREAM_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError, _ssl.SSLError)
 
 
+def _only_cancelled(exc: BaseException) -> bool:
+    """True for a Cancelled, or a group (however nested) holding nothing else: the normal end
+    of the connection task when its trio.run finishes."""
+    group = getattr(exc, "exceptions", None)
+    if group is not None:
+        return all(_only_cancelled(inner) for inner in group)
+    return isinstance(exc, trio.Cancelled)
+
+
 class _Closing:
     """What ``close()`` returns: closing has already started; awaiting it waits for the end."""
 
@@ -61,6 +70,7 @@ class NdbClient(ClientBase, AsyncCommands):
         self._opened: bool | None = None
         self._manual_reconnect = False
         self._runner_done = trio.Event()
+        self._runner_done.set()  # no run yet
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -77,6 +87,9 @@ class NdbClient(ClientBase, AsyncCommands):
         proto = self._new_protocol(uris)
         if self._proto is not None:
             await self.close_and_wait()
+        # A previous run (say, of an open() that was cancelled) must be over before its shared
+        # state is reset for this one.
+        await self._runner_done.wait()
         self._proto = proto
         self._closed_event = trio.Event()
         self._runner_done = trio.Event()
@@ -107,7 +120,7 @@ class NdbClient(ClientBase, AsyncCommands):
                 await self._maintain(proto)
                 nursery.cancel_scope.cancel()
         except BaseException as exc:  # a system task must never raise
-            if not isinstance(exc, trio.Cancelled):
+            if not _only_cancelled(exc):
                 logger.exception("the trio connection task failed")
         finally:
             if self._opened is None:
@@ -167,7 +180,7 @@ class NdbClient(ClientBase, AsyncCommands):
             async with trio.open_nursery() as nursery:
                 self._connection_scope = nursery.cancel_scope
                 proto.connection_made(endpoint, trio.current_time())
-                self._write_ready.set()
+                self._process(proto)  # writes the upgrade request, arms the handshake deadline
                 nursery.start_soon(self._writer, proto, stream)
                 nursery.start_soon(self._reader, proto, stream)
                 while True:
