@@ -1,12 +1,13 @@
 """The WebSocket message layer shared by the client core and the embedded server.
 
-wsproto parses frames; this layer puts text messages back together under a size limit (wsproto
-has none), answers pings, and reports everything else as small events. Both roles use it, so the
-framing code exists once.
+Both roles use it, so the framing code exists once. It delimits incoming frames and hands a
+complete unfragmented text frame (the common case) straight out; wsproto validates every other
+frame, and this layer puts fragmented messages back together under a size limit (wsproto has
+none), answers pings, and reports the rest as small events. The fast path is ten times cheaper
+than wsproto's per-frame route (``bench/bench_core.py``).
 
-`MessageChannel.receive` returns a list whose items are either a complete text message (`str`,
-the common case, kept as a bare string so the hot path allocates nothing extra) or one of the
-event classes below.
+`MessageChannel.receive` returns a list whose items are either a complete text message (its UTF-8
+`bytes`, kept bare so the hot path allocates nothing extra) or one of the event classes below.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessag
 from wsproto.utilities import LocalProtocolError as WsLocalProtocolError
 
 from ndb_proto.errors import LocalProtocolError
-from ndb_proto.frames import text_frame
+from ndb_proto.frames import text_frame, unmask
+
+_from_bytes = int.from_bytes
 
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_ABNORMAL = 1006
+CLOSE_INVALID_DATA = 1007
 CLOSE_MESSAGE_TOO_BIG = 1009
 
 
@@ -60,7 +64,8 @@ class ChannelFailed:
     data: bytes
 
 
-ChannelEvent = str | BinaryReceived | PongReceived | PeerClosed | ChannelFailed
+ChannelEvent = bytes | BinaryReceived | PongReceived | PeerClosed | ChannelFailed
+"""A complete text message is its UTF-8 bytes (not validated here: the JSON decoder does it)."""
 
 
 def _utf8_length(text: str) -> int:
@@ -74,6 +79,10 @@ class MessageChannel:
     def __init__(self, connection: Connection, max_message_size: int | None) -> None:
         self._ws = connection
         self._mask = connection.client
+        self._masked_in = not connection.client  # a client receives unmasked frames
+        self._buffer = bytearray()
+        self._fragmented = False  # wsproto holds a message in progress
+        self._peer_closed = False
         self._limit = max_message_size
         self._parts: list[str] = []
         self._binary_parts: list[bytes] = []
@@ -116,36 +125,89 @@ class MessageChannel:
         return data
 
     def receive(self, data: bytes) -> list[ChannelEvent]:
-        """Feed received bytes (``b""`` for end of stream) and collect what they completed."""
-        if self.failed:
-            return []
-        try:
-            self._ws.receive_data(data if data else None)
-        except WsLocalProtocolError:
-            # wsproto refuses data after the connection is closed; the bytes are ignored.
-            return []
-        return self._collect(data, eof=not data)
+        """Feed received bytes (``b""`` for end of stream) and collect what they completed.
 
-    def pending(self) -> list[ChannelEvent]:
-        """Collect what bytes already buffered (e.g. with the handshake response) completed."""
-        return self._collect(b"", eof=False)
-
-    def _collect(self, data: bytes, eof: bool) -> list[ChannelEvent]:
+        Frames are delimited here. A complete, unfragmented text frame (nearly every frame a
+        NemesisDB peer sends) is handed out directly; any other frame (control, fragmented,
+        binary, reserved bits, wrong masking) goes whole to wsproto, which validates it. Feeding
+        wsproto only complete frames keeps the two in step.
+        """
+        if self.failed or self._peer_closed:
+            return []
         out: list[ChannelEvent] = []
+        if not data:
+            self._ws.receive_data(None)
+            return self._collect(out, b"", eof=True)
+        buffer = self._buffer
+        buffer += data
+        size = len(buffer)
+        pos = 0
+        limit = self._limit
+        while size - pos >= 2:
+            first = buffer[pos]
+            second = buffer[pos + 1]
+            length = second & 0x7F
+            head = 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                length = _from_bytes(buffer[pos + 2 : pos + 4], "big")
+                head = 4
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                length = _from_bytes(buffer[pos + 2 : pos + 10], "big")
+                head = 10
+            masked = second & 0x80
+            if masked:
+                head += 4
+            if limit is not None and length > limit:
+                return self._fail(out, CLOSE_MESSAGE_TOO_BIG, bytes(buffer[pos : pos + head]))
+            if length >> 62:
+                return self._fail(out, CLOSE_PROTOCOL_ERROR, bytes(buffer[pos : pos + head]))
+            end = pos + head + length
+            if end > size:
+                break
+            if first == 0x81 and bool(masked) is self._masked_in and not self._fragmented:
+                if masked:
+                    out.append(
+                        unmask(
+                            bytes(buffer[end - length : end]),
+                            buffer[end - length - 4 : end - length],
+                        )
+                    )
+                else:
+                    out.append(bytes(buffer[end - length : end]))
+            else:
+                frame = bytes(buffer[pos:end])
+                opcode = first & 0x0F
+                if opcode in (1, 2) and not first & 0x80:
+                    self._fragmented = True
+                elif opcode == 0 and first & 0x80:
+                    self._fragmented = False
+                try:
+                    self._ws.receive_data(frame)
+                except WsLocalProtocolError:  # pragma: no cover - wsproto refuses data when closed
+                    return out
+                self._collect(out, frame, eof=False)
+                if self.failed or self._peer_closed:
+                    pos = end
+                    break
+            pos = end
+        del buffer[:pos]
+        return out
+
+    def _collect(self, out: list[ChannelEvent], data: bytes, eof: bool) -> list[ChannelEvent]:
+        """Turn wsproto's events (for one complete frame, or the end of the stream) into ours."""
         for event in self._ws.events():
             if type(event) is TextMessage:
                 text = event.data
-                if event.message_finished and not self._parts:
-                    if self._limit is not None and _utf8_length(text) > self._limit:
-                        return self._fail(out, CLOSE_MESSAGE_TOO_BIG, data)
-                    out.append(text)
-                    continue
                 self._size += _utf8_length(text)
                 if self._limit is not None and self._size > self._limit:
                     return self._fail(out, CLOSE_MESSAGE_TOO_BIG, data)
                 self._parts.append(text)
                 if event.message_finished:
-                    out.append("".join(self._parts))
+                    out.append("".join(self._parts).encode())
                     self._parts.clear()
                     self._size = 0
             elif type(event) is BytesMessage:
@@ -171,6 +233,7 @@ class MessageChannel:
                     # wsproto reports a frame it could not parse as a close event and leaves the
                     # state alone; a real close frame moves it to REMOTE_CLOSING or CLOSED.
                     return self._fail(out, event.code, data, event.reason or "")
+                self._peer_closed = True
                 out.append(PeerClosed(event.code, event.reason or ""))
         return out
 

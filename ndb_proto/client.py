@@ -25,13 +25,14 @@ from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any
 
-from wsproto.connection import ConnectionType
+from wsproto.connection import Connection, ConnectionType
 from wsproto.events import AcceptConnection, RejectConnection
 from wsproto.events import Request as UpgradeRequest
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
 
 from ndb_proto.channel import (
+    CLOSE_INVALID_DATA,
     CLOSE_NORMAL,
     CLOSE_PROTOCOL_ERROR,
     BinaryReceived,
@@ -137,6 +138,7 @@ class ClientProtocol:
         self._state = State.NEW
         self._endpoint: Endpoint | None = None
         self._handshake: H11Handshake | None = None
+        self._handshake_bytes = b""  # the response so far, to find frames that follow it
         self._channel: MessageChannel | None = None
         self._out = bytearray()
         self._deadline: float | None = None  # handshake (CONNECTING) or close (CLOSING)
@@ -213,6 +215,7 @@ class ClientProtocol:
         self._state = State.CONNECTING
         self._endpoint = endpoint
         self._handshake = H11Handshake(ConnectionType.CLIENT)
+        self._handshake_bytes = b""
         self._out.clear()
         self._out += self._handshake.send(
             UpgradeRequest(
@@ -290,6 +293,7 @@ class ClientProtocol:
     def _receive_handshake(self, data: bytes, now: float) -> None:
         handshake = self._handshake
         assert handshake is not None and self._endpoint is not None
+        self._handshake_bytes += data
         try:
             handshake.receive_data(data if data else None)
             events = list(handshake.events())
@@ -302,10 +306,14 @@ class ClientProtocol:
             return
         for event in events:
             if isinstance(event, AcceptConnection):
-                connection = handshake.connection
-                assert connection is not None
-                self._channel = MessageChannel(connection, self.max_incoming_message_size)
+                # Frames may follow the 101 response in the same read: they start right after
+                # the blank line that ends its headers (a 101 has no body).
+                trailing = self._handshake_bytes.partition(b"\r\n\r\n")[2]
+                self._channel = MessageChannel(
+                    Connection(ConnectionType.CLIENT), self.max_incoming_message_size
+                )
                 self._handshake = None
+                self._handshake_bytes = b""
                 self._state = State.OPEN
                 self._deadline = None
                 self._reconnector.succeeded(now)
@@ -314,8 +322,8 @@ class ClientProtocol:
                 self._ping_at = None if self.ping_interval is None else now + self.ping_interval
                 self._events.append(Connected(self._endpoint, event.subprotocol))
                 self._write_window()
-                # Frames that arrived with the handshake response are already buffered.
-                self._receive_frames(None, now)
+                if trailing:
+                    self._receive_frames(trailing, now)
                 return
             # A refusal starts with RejectConnection; its body (RejectData) is never read.
             assert isinstance(event, RejectConnection)
@@ -332,13 +340,13 @@ class ClientProtocol:
                 ConnectionLostError("the server closed the connection during the handshake"),
             )
 
-    def _receive_frames(self, data: bytes | None, now: float) -> None:
+    def _receive_frames(self, data: bytes, now: float) -> None:
         channel = self._channel
         assert channel is not None
-        items = channel.receive(data) if data is not None else channel.pending()
+        items = channel.receive(data)
         closing = self._state is State.CLOSING
         for item in items:
-            if type(item) is str:
+            if type(item) is bytes:
                 if not closing and not self._reply(item, now):
                     return
             elif isinstance(item, PongReceived):
@@ -377,31 +385,39 @@ class ClientProtocol:
         if self._state is State.OPEN and self._pipeline.has_sendable():
             self._write_window()
 
-    def _reply(self, text: str, now: float) -> bool:
+    def _reply(self, text: bytes, now: float) -> bool:
         """Match one reply; False when it broke the connection."""
         try:
             message = decode(text)
         except DecodeError as exc:
-            self._violation(now, f"a reply is not valid JSON ({exc})", text.encode())
+            try:
+                text.decode()
+            except UnicodeDecodeError:
+                reason = "invalid data from the server (1007: a text message is not UTF-8)"
+                self._violation(now, reason, text, CLOSE_INVALID_DATA)
+            else:
+                self._violation(now, f"a reply is not valid JSON ({exc})", text)
             return False
         if type(message) is not dict or len(message) != 1:
-            self._violation(now, "a reply is not an object with one member", text.encode())
+            self._violation(now, "a reply is not an object with one member", text)
             return False
         ((name, body),) = message.items()
         if type(body) is not dict:
-            self._violation(now, f"the {name} reply's value is not an object", text.encode())
+            self._violation(now, f"the {name} reply's value is not an object", text)
             return False
         try:
             self._pipeline.reply(name, body)
         except RemoteProtocolError as exc:
-            self._violation(now, str(exc), text.encode())
+            self._violation(now, str(exc), text)
             return False
         return True
 
-    def _violation(self, now: float, reason: str, data: bytes) -> None:
+    def _violation(
+        self, now: float, reason: str, data: bytes, code: int = CLOSE_PROTOCOL_ERROR
+    ) -> None:
         self._events.append(UndecodableData(data, reason))
         assert self._channel is not None
-        self._channel.send_close(CLOSE_PROTOCOL_ERROR, "unexpected reply")
+        self._channel.send_close(code, "unexpected reply")
         self._lose(now, RemoteProtocolError(reason, data))
 
     # -- time --------------------------------------------------------------------------------

@@ -45,6 +45,9 @@ def decode(data: bytes | str) -> Any:
     except RecursionError:
         # msgspec gives up on nesting deeper than Python's recursion limit allows.
         raise DecodeError("JSON is nested too deeply to decode") from None
+    except UnicodeDecodeError as exc:
+        # msgspec validates UTF-8 as it decodes bytes, and reports it with the codec's error.
+        raise DecodeError(f"text is not valid UTF-8: {exc}") from None
 
 
 def _describe(where: str, crumb: Any) -> str:

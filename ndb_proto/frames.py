@@ -1,10 +1,10 @@
-"""Building outgoing WebSocket data frames (RFC 6455 §5.2), the one part of framing done here.
+"""Building outgoing WebSocket data frames and (un)masking them (RFC 6455 §5.2, §5.3).
 
-Everything incoming, the handshake and control frames go through wsproto. Outgoing text frames
-are built here because they are on every request's path and wsproto's per-message route (an
-event object, a str round trip, a generic serialiser and masker) costs 3-4x more
-(``bench/bench_core.py``). A client must mask what it sends with a fresh random key; a server
-must not mask.
+The handshake and control frames go through wsproto; incoming frames are delimited by
+`ndb_proto.channel`. Outgoing text frames are built here because they are on every request's
+path and wsproto's per-message route (an event object, a str round trip, a generic serialiser
+and masker) costs 3-4x more (``bench/bench_core.py``). A client masks what it sends with a fresh
+random key; a server does not mask.
 """
 
 from __future__ import annotations
@@ -36,9 +36,14 @@ def text_frame(payload: bytes, *, mask: bool) -> bytes:
     if not mask:
         return head + payload
     key = _urandom(4)
+    return head + key + unmask(payload, key)
+
+
+def unmask(payload: bytes, key: bytes | bytearray) -> bytes:
+    """Undo (or apply) a client's masking: XOR with the 4-byte ``key`` repeated."""
+    size = len(payload)
     if not size:
-        return head + key
-    # XOR the payload with the key repeated over its length, as one big-integer operation.
+        return payload
     repeats = size // 4 + 1
-    stream = _from_bytes(key * repeats, "big") >> (8 * (4 * repeats - size))
-    return head + key + (_from_bytes(payload, "big") ^ stream).to_bytes(size, "big")
+    stream = _from_bytes(bytes(key) * repeats, "big") >> (8 * (4 * repeats - size))
+    return (_from_bytes(payload, "big") ^ stream).to_bytes(size, "big")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import Enum
 
-from wsproto.connection import ConnectionType
+from wsproto.connection import Connection, ConnectionType
 from wsproto.events import AcceptConnection, Request
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
@@ -53,6 +53,7 @@ class ServerConnection:
         self._handle_binary = handle_binary
         self._max_payload = max_payload
         self._handshake: H11Handshake | None = H11Handshake(ConnectionType.SERVER)
+        self._request_bytes = b""
         self._channel: MessageChannel | None = None
         self._out = bytearray()
         self.outcome = Outcome.KEEP
@@ -97,6 +98,7 @@ class ServerConnection:
     def _receive_handshake(self, data: bytes) -> None:
         handshake = self._handshake
         assert handshake is not None
+        self._request_bytes += data
         try:
             handshake.receive_data(data if data else None)
             events = list(handshake.events())
@@ -108,11 +110,14 @@ class ServerConnection:
             if isinstance(event, Request):
                 subprotocol = event.subprotocols[0] if event.subprotocols else None
                 self._out += handshake.send(AcceptConnection(subprotocol=subprotocol))
-                connection = handshake.connection
-                assert connection is not None
+                # Frames may follow the upgrade request at once: they start after the blank
+                # line that ends its headers (the GET has no body).
+                trailing = self._request_bytes.partition(b"\r\n\r\n")[2]
                 self._handshake = None
-                self._channel = MessageChannel(connection, self._max_payload)
-                self._receive_messages(self._channel.pending())
+                self._request_bytes = b""
+                self._channel = MessageChannel(Connection(ConnectionType.SERVER), self._max_payload)
+                if trailing:
+                    self._receive_messages(self._channel.receive(trailing))
                 return
         if not data:
             self.outcome = Outcome.DROP
@@ -121,8 +126,14 @@ class ServerConnection:
         channel = self._channel
         assert channel is not None
         for item in items:
-            if type(item) is str:
-                channel.send_text(self._handle_text(item).encode())
+            if type(item) is bytes:
+                try:
+                    text = item.decode()
+                except UnicodeDecodeError:
+                    # uWS checks UTF-8 and closes the socket, with no close frame or reply.
+                    self.outcome = Outcome.DROP
+                    return
+                channel.send_text(self._handle_text(text).encode())
             elif isinstance(item, BinaryReceived):
                 channel.send_text(self._handle_binary(item.data).encode())
             elif isinstance(item, PeerClosed):

@@ -41,7 +41,7 @@ def test_text_messages_whole_and_fragmented() -> None:
     data += peer.send(TextMessage("ab", message_finished=False))
     data += peer.send(Ping(b"in between"))  # control frames may come between fragments
     data += peer.send(TextMessage("cd", message_finished=True))
-    assert channel.receive(data) == ["héllo 🙂", "abcd"]
+    assert channel.receive(data) == ["héllo 🙂".encode(), b"abcd"]
     (pong,) = parse_from_server(peer, channel.data_to_send())
     assert pong == Pong(b"in between")
     assert channel.data_to_send() == b""
@@ -118,14 +118,17 @@ def test_size_limit_exact_and_one_over(kind: str) -> None:
     channel, _ = pair(64)
     data = message(65)
     (failed,) = channel.receive(data)
-    assert failed == ChannelFailed(1009, "message larger than 64 bytes", data)
+    assert isinstance(failed, ChannelFailed)
+    assert (failed.code, failed.reason) == (1009, "message larger than 64 bytes")
+    # A single frame over the limit is refused from its header, before its payload is read.
+    assert failed.data and failed.data in data
     assert channel.failed and not channel.is_open
     assert channel.receive(message(10)) == []  # nothing more after a failure
 
 
 def test_no_limit() -> None:
     channel, peer = pair(None)
-    assert channel.receive(peer.send(TextMessage("x" * 100_000))) == ["x" * 100_000]
+    assert channel.receive(peer.send(TextMessage("x" * 100_000))) == [b"x" * 100_000]
     assert channel.receive(peer.send(BytesMessage(b"y" * 100_000))) == [
         BinaryReceived(b"y" * 100_000)
     ]
@@ -135,7 +138,7 @@ def test_no_limit() -> None:
     ("data", "code"),
     [
         (frame(OP_TEXT, b"x"), 1002),  # a client must mask
-        (frame(OP_TEXT, b"\xc3", mask=MASK), 1007),  # invalid UTF-8
+        (frame(OP_TEXT, b"\xff", mask=MASK, fin=False), 1007),  # invalid UTF-8, fragmented
         (frame(OP_CLOSE, b"\x03\xe8\xff", mask=MASK), 1007),  # invalid UTF-8 close reason
         (frame(OP_CLOSE, b"\x00\x01", mask=MASK), 1002),  # close code 1 is not allowed
         (frame(OP_BINARY, b"x", rsv=2, mask=MASK), 1002),
@@ -154,12 +157,17 @@ def test_items_before_a_failure_are_kept() -> None:
     channel, peer = pair()
     data = peer.send(TextMessage("ok")) + frame(OP_TEXT, b"unmasked")
     items = channel.receive(data)
-    assert items[0] == "ok" and isinstance(items[1], ChannelFailed)
+    assert items[0] == b"ok" and isinstance(items[1], ChannelFailed)
 
 
-def test_pending_collects_buffered_frames() -> None:
-    peer = Connection(ConnectionType.CLIENT)
-    buffered = peer.send(TextMessage("early"))
-    channel = MessageChannel(Connection(ConnectionType.SERVER, trailing_data=buffered), 64)
-    assert channel.pending() == ["early"]
-    assert channel.pending() == []
+def test_an_unfragmented_text_frame_is_passed_on_unvalidated() -> None:
+    """The fast path leaves UTF-8 validation to the JSON decoder that reads the message."""
+    channel, _ = pair()
+    assert channel.receive(frame(OP_TEXT, b"\xc3", mask=MASK)) == [b"\xc3"]
+
+
+def test_a_frame_declaring_an_impossible_length_fails() -> None:
+    channel, _ = pair(None)
+    head = bytes([0x81, 0xFF]) + (1 << 63).to_bytes(8, "big") + MASK
+    (failed,) = channel.receive(head)
+    assert isinstance(failed, ChannelFailed) and failed.code == 1002

@@ -346,3 +346,10 @@ def test_pipeline_stall_deadline_comes_before_later_deadlines() -> None:
     assert pipe.expire(12.0) is True
     pipe.reply("ERR", {"st": 3})  # the head's late reply: dropped
     assert len(events) == 1 and pipe.stall_deadline() == 102.0  # the next head
+
+
+def test_decode_reports_invalid_utf8_inside_a_string_as_a_decode_error() -> None:
+    from ndb_proto.codec import DecodeError, decode
+
+    with pytest.raises(DecodeError, match="not valid UTF-8"):
+        decode(b'{"KV_GET_RSP":{"keys":{"a":"\xff"},"st":1}}')

@@ -201,8 +201,8 @@ def test_server_channel_does_not_depend_on_chunking(
     points = data.draw(st.lists(st.integers(0, len(stream)), max_size=10), label="cut points")
     assert server_run(stream, limit, list(cuts(stream, points)), eof) == whole
     # Every complete message within the limit arrives whole, in order, until any failure.
-    expected = [payload for kind, payload, _ in messages if kind == "text"]
-    texts_out = [item for item in whole[0] if isinstance(item, str)]
+    expected = [payload.encode() for kind, payload, _ in messages if kind == "text"]
+    texts_out = [item for item in whole[0] if isinstance(item, bytes)]
     assert texts_out == expected[: len(texts_out)]
     if limit is None and ending != "masked":
         assert texts_out == expected
