@@ -219,7 +219,10 @@ class Proxy:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.sleep(0)  # let aborted transports finish closing
+        for pair in self._pairs.values():  # anything closed cleanly but not yet gone
+            self._abort(pair)
+        for _ in range(3):  # let the transports finish closing their sockets
+            await asyncio.sleep(0.01)
 
     def stop(self) -> None:
         loop, stopped = self._loop, self._stopped

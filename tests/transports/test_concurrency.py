@@ -120,13 +120,16 @@ def test_close_during_traffic(flavour: Flavour, ndb_server: ServerThread) -> Non
     fails with ClientClosedError; nothing hangs and nothing else is raised."""
     count = workers(flavour)
 
+    progress = [0]
+
     async def worker(c: Any, n: int) -> int:
         done = 0
         try:
-            for r in range(1000):
+            for r in range(100_000):
                 await c.kv_set({f"w{n}": r})
                 assert await c.kv_get(key=f"w{n}") == r
                 done += 1
+                progress[0] += 1
         except ClientClosedError:
             return done
         raise AssertionError("never closed")
@@ -136,7 +139,7 @@ def test_close_during_traffic(flavour: Flavour, ndb_server: ServerThread) -> Non
         assert await c.open(ndb_server.url)
         async with flavour.group() as group:
             outcomes = [group.start(worker, c, n) for n in range(count)]
-            await flavour.sleep(0.3)
+            await flavour.until(lambda: progress[0] >= 2 * count, timeout=10.0)
             await flavour.within(5.0, c.close())
         assert all(o.error is None for o in outcomes), [o for o in outcomes if o.error]
         assert sum(o.value for o in outcomes) > 0

@@ -212,20 +212,10 @@ def test_stalled_connection_is_given_up_after_reply_grace(flavour: Flavour, prox
 
 
 def test_request_after_the_grace_period_goes_to_a_new_connection(
-    flavour: Flavour, proxy: Proxy, request: pytest.FixtureRequest
+    flavour: Flavour, proxy: Proxy
 ) -> None:
     """Once the grace period of a timed-out request has passed, the connection is known to be
     unusable: a new request must wait for the reconnect, not be written to the dead one."""
-    if flavour.is_sync:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG: sync.NdbClient._execute does not act on passed deadlines before "
-                "writing (it polls the socket but never calls _expire), so an idle client "
-                "writes a new request to a connection whose reply_grace has already expired "
-                "and then fails it with ConnectionLostError(outcome_unknown=True)",
-            )
-        )
 
     async def main() -> None:
         async with flavour.connected(proxy.url, reply_grace=0.2) as c:
@@ -265,22 +255,9 @@ def test_queued_request_times_out_unsent(flavour: Flavour, proxy: Proxy) -> None
     flavour.run(main)
 
 
-def test_request_soon_after_a_drop_waits_for_the_reconnect(
-    flavour: Flavour, proxy: Proxy, request: pytest.FixtureRequest
-) -> None:
+def test_request_soon_after_a_drop_waits_for_the_reconnect(flavour: Flavour, proxy: Proxy) -> None:
     """The connection is reset while the client is idle; a request made right after (not yet
     written when the connection dropped) is sent on the new connection and succeeds."""
-    if flavour.is_sync:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG: sync.NdbClient._execute only polls the socket before writing when "
-                "it has been idle for IDLE_POLL (1 s, commit 6448dc6 'poll only after "
-                "idling'); within that window a request is written to a connection the peer "
-                "already reset and fails with ConnectionLostError(outcome_unknown=True) "
-                "instead of waiting for the reconnect",
-            )
-        )
 
     async def main() -> None:
         async with flavour.connected(proxy.url) as c:
@@ -412,23 +389,9 @@ def test_connect_pool_fails_over_when_the_server_goes_down(
     flavour.run(main)
 
 
-TRIO_HANDSHAKE_TIMEOUT_BUG = (
-    "BUG: trio.NdbClient._connect_and_serve calls proto.connection_made() (which sets the "
-    "handshake deadline) but never self._process(proto), so the timer task's cancel scope "
-    "keeps its old (infinite) deadline; with a server that accepts TCP and never answers the "
-    "upgrade, connect_timeout never fires and open() hangs forever"
-)
-
-
-def xfail_trio_handshake_timeout(flavour: Flavour, request: pytest.FixtureRequest) -> None:
-    if flavour.is_trio:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=TRIO_HANDSHAKE_TIMEOUT_BUG))
-
-
 def test_open_gives_up_on_a_handshake_that_never_completes(
-    flavour: Flavour, proxy_factory: Any, request: pytest.FixtureRequest
+    flavour: Flavour, proxy_factory: Any
 ) -> None:
-    xfail_trio_handshake_timeout(flavour, request)
     silent = proxy_factory(None, mode="blackhole")
 
     async def main() -> None:
@@ -441,9 +404,8 @@ def test_open_gives_up_on_a_handshake_that_never_completes(
 
 
 def test_pool_moves_past_a_silent_server(
-    flavour: Flavour, ndb_server: ServerThread, proxy_factory: Any, request: pytest.FixtureRequest
+    flavour: Flavour, ndb_server: ServerThread, proxy_factory: Any
 ) -> None:
-    xfail_trio_handshake_timeout(flavour, request)
     silent = proxy_factory(None, mode="blackhole")
 
     async def main() -> None:
@@ -455,12 +417,9 @@ def test_pool_moves_past_a_silent_server(
     flavour.run(main)
 
 
-def test_reconnect_gives_up_on_a_silent_server(
-    flavour: Flavour, proxy: Proxy, request: pytest.FixtureRequest
-) -> None:
+def test_reconnect_gives_up_on_a_silent_server(flavour: Flavour, proxy: Proxy) -> None:
     """A reconnect whose handshake never completes is abandoned after connect_timeout and
     retried; the waiting request goes out once the server answers again."""
-    xfail_trio_handshake_timeout(flavour, request)
 
     async def main() -> None:
         async with flavour.connected(proxy.url, connect_timeout=0.3) as c:
