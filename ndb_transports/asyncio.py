@@ -40,6 +40,7 @@ class _SocketProtocol(asyncio.Protocol):
         self.client = client
         self.endpoint = endpoint
         self.transport: asyncio.Transport | None = None
+        self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -56,6 +57,8 @@ class _SocketProtocol(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self.gone.done():
+            self.gone.set_result(None)
         if self.client._socket is self:
             self.client._socket_lost(exc)
 
@@ -85,6 +88,7 @@ class NdbClient(ClientBase, AsyncCommands):
         self._attempt: asyncio.Future[bool] | None = None
         self._manual_reconnect = False
         self._closed_event: asyncio.Event | None = None
+        self._dropped: _SocketProtocol | None = None  # the last socket closed
         self._changed = asyncio.Event()  # replaced on every connect/lose/close; see _signal
 
     # -- opening -------------------------------------------------------------------------------
@@ -217,6 +221,11 @@ class NdbClient(ClientBase, AsyncCommands):
         runner = self._runner
         if runner is not None and proto is not None and proto.state is State.CLOSED:
             await asyncio.gather(runner, return_exceptions=True)
+        dropped = self._dropped
+        if dropped is not None and proto is not None and proto.state is State.CLOSED:
+            # abort() releases the socket on the next loop turn: let it happen before returning,
+            # so a loop that stops right after close() leaks nothing.
+            await asyncio.wait([dropped.gone], timeout=self.options.close_timeout)
 
     async def close_and_wait(self) -> None:
         await self.close()
@@ -376,6 +385,9 @@ class NdbClient(ClientBase, AsyncCommands):
             self._closed_event.set()
 
     def _drop_socket(self) -> None:
+        """Close the socket now. The WebSocket exchange is over (or the connection is being
+        given up), so a TLS close_notify, which can take up to 30 s, is not waited for."""
         socket, self._socket = self._socket, None
         if socket is not None and socket.transport is not None:
-            socket.transport.close()
+            socket.transport.abort()
+            self._dropped = socket

@@ -309,7 +309,11 @@ class NdbClient(ClientBase, SyncCommands):
             buffered = isinstance(sock, _ssl.SSLSocket) and sock.pending() > 0
         if not buffered:
             wait = None if deadline is None else max(0.0, deadline - self._now())
-            waker = self._waker_pair()[0]
+            with self._lock:
+                waker_pair = self._waker
+            if waker_pair is None:  # closed meanwhile
+                return
+            waker = waker_pair[0]
             try:
                 readable, _, _ = select.select([sock, waker], [], [], wait)
             except (OSError, ValueError):  # closed meanwhile: recv reports it
@@ -340,8 +344,9 @@ class NdbClient(ClientBase, SyncCommands):
 
     def _wake_reader(self) -> None:
         """Under the lock: make the thread blocked in select() return and look again."""
-        with contextlib.suppress(BlockingIOError):
-            self._waker_pair()[1].send(b"\0")
+        if self._waker is not None:
+            with contextlib.suppress(BlockingIOError):
+                self._waker[1].send(b"\0")
 
     def _release_waker(self) -> None:
         waker, self._waker = self._waker, None

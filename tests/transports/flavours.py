@@ -116,24 +116,9 @@ class SyncFacade(_BlockingProxy):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await asyncio.to_thread(self._target.__exit__, None, None, None)
-        self._release_leaked_waker()
 
     async def close(self) -> None:
         await asyncio.to_thread(self._target.close)
-        self._release_leaked_waker()
-
-    def _release_leaked_waker(self) -> None:
-        """Work around a leak (see test_close.py::test_sync_close_releases_its_sockets): a
-        blocking client closed while not connected keeps a socket pair it created after
-        releasing its own. Left alone, those sockets are garbage collected during some later
-        test, whose failure (a ResourceWarning, an error here) would be unrelated to it."""
-        client = self._target
-        waker = getattr(client, "_waker", None)
-        proto = getattr(client, "_proto", None)
-        if waker is not None and (proto is None or proto.state.value == "closed"):
-            client._waker = None
-            for sock in waker:
-                sock.close()
 
 
 class SessionFacade(_BlockingProxy):
@@ -323,10 +308,6 @@ class Flavour:
             yield client
         finally:
             await client.close()
-            if self.name == "asyncio" and uri.startswith("wss:"):
-                # Let the TLS close_notify exchange end before the loop may stop, so that the
-                # socket is not leaked (see test_tls.py::test_asyncio_close_closes_the_tls_socket).
-                await asyncio.sleep(0.1)
 
     @property
     def session_type(self) -> type[Session]:

@@ -139,15 +139,6 @@ def test_contradictory_ssl_options_are_refused(
     assert tls_proxy.accepted == []  # refused before connecting
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ndb_transports/asyncio.py NdbClient._drop_socket() ends a connection with "
-    "transport.close(); on a TLS transport that only starts the close_notify exchange (up to "
-    "ssl_shutdown_timeout, 30 s) and the socket stays open, while close()/wait_closed() return "
-    "as soon as the core reports Closed. If the event loop stops then (asyncio.run returning), "
-    "the socket leaks (ResourceWarning 'unclosed transport'); intermittent on a healthy peer, "
-    "certain on an unresponsive one",
-)
 def test_asyncio_close_closes_the_tls_socket(
     tls_proxy: Proxy, client_ssl_context: ssl.SSLContext
 ) -> None:
