@@ -19,9 +19,22 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def _check_unicode(value: str, param: str) -> None:
+    # str.isascii() is O(1); only other strings can hold a lone surrogate, which UTF-8 cannot
+    # encode (and a server drops the connection on invalid UTF-8).
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"{param} contains a string that is not valid Unicode (a lone surrogate)"
+            ) from exc
+
+
 def check_str(value: Any, param: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{param} must be a str, got {_type_name(value)}")
+    _check_unicode(value, param)
     return value
 
 
@@ -39,6 +52,7 @@ def check_key_list(keys: Any, param: str, *, allow_empty: bool = True) -> list[s
     for index, name in enumerate(names):
         if not isinstance(name, str):
             raise TypeError(f"{param}[{index}] must be a str key name, got {_type_name(name)}")
+        _check_unicode(name, f"{param}[{index}]")
     if not names and not allow_empty:
         raise ValueError(f"{param} must not be empty")
     return names
