@@ -40,6 +40,26 @@ KEEPALIVE_CHECK = 30.0
 """Seconds between idle checks of the socket: well inside NemesisDB's 164 s ping interval."""
 
 
+_DONTWAIT: int | None = getattr(socket, "MSG_DONTWAIT", None)
+
+
+def _write(sock: socket.socket, data: bytes) -> None:
+    """Write all of ``data``; give up (TimeoutError) if the server stops reading for
+    WRITE_TIMEOUT seconds. A blocking plain socket is written without blocking, waiting in
+    select() only when its buffer is full; other sockets carry their own timeout."""
+    if sock.gettimeout() is not None or _DONTWAIT is None:
+        sock.sendall(data)
+        return
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[sock.send(view, _DONTWAIT) :]
+        except BlockingIOError:
+            _, writable, _ = select.select([], [sock], [], WRITE_TIMEOUT)
+            if not writable:
+                raise TimeoutError(f"the server read nothing for {WRITE_TIMEOUT} s") from None
+
+
 class _Waiter:
     __slots__ = ("done", "error", "value")
 
@@ -111,9 +131,14 @@ class NdbClient(ClientBase, SyncCommands):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if context is not None:
                 sock = context.wrap_socket(sock, server_hostname=endpoint.host)
-            # Reads wait in select(); the timeout only bounds a write to a server that stopped
-            # reading (and a TLS record that arrives in pieces).
-            sock.settimeout(max(timeout, WRITE_TIMEOUT))
+            if context is not None or _DONTWAIT is None:
+                # Reads wait in select(); the timeout only bounds a write to a server that
+                # stopped reading (and a TLS record that arrives in pieces).
+                sock.settimeout(max(timeout, WRITE_TIMEOUT))
+            else:
+                # A plain socket stays blocking, so recv() after select() and send() with
+                # MSG_DONTWAIT are single system calls (a timeout adds a poll() to each).
+                sock.settimeout(None)
         except _CONNECT_ERRORS as exc:
             logger.info("could not connect to %s: %r", endpoint.uri, exc)
             with self._lock:
@@ -404,7 +429,7 @@ class NdbClient(ClientBase, SyncCommands):
             sock = self._sock
             if data and sock is not None:
                 try:
-                    sock.sendall(data)
+                    _write(sock, data)
                 except OSError as exc:
                     proto.connection_lost(exc, self._now())
                     continue  # collect the events of the loss too
