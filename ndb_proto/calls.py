@@ -15,7 +15,17 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, TypedDict, cast
 
 from ndb_proto import commands as c
-from ndb_proto.commands import Body, Request, ignore, member, without_status
+from ndb_proto.commands import (
+    Body,
+    Request,
+    echoing,
+    ignore,
+    keys_within,
+    member,
+    one_key,
+    subsequence_of,
+    without_status,
+)
 from ndb_proto.session import Session
 from ndb_proto.validate import (
     check_bool,
@@ -73,16 +83,8 @@ _session_info = cast("Callable[[Body], SessionInfo]", without_status)
 _sessions_summary = cast("Callable[[Body], SessionsSummary]", without_status)
 _sessions_loaded = cast("Callable[[Body], SessionsLoaded]", without_status)
 _server_info = cast("Callable[[Body], ServerInfo]", without_status)
-_contains = member("contains", list)
 _keys_list = member("keys", list)
 _keys_dict = member("keys", dict)
-
-
-def _one_key(key: str) -> Any:
-    def read(body: Body) -> Any:
-        return _keys_dict(body).get(key)
-
-    return read
 
 
 def _check_key_or_keys(keys: Iterable[str], key: str | None) -> list[str]:
@@ -111,7 +113,7 @@ def kv_get(keys: Iterable[str] = (), key: str | None = None) -> Request[Any]:
     """Read keys. With ``keys``: a dict of the keys that exist. With ``key``: its value, or None
     when it does not exist."""
     names = _check_key_or_keys(keys, key)
-    result = _keys_dict if key is None else _one_key(key)
+    result = keys_within(names) if key is None else one_key(key)
     return c.KV_GET.request({"keys": names}, result)
 
 
@@ -127,7 +129,8 @@ def kv_count() -> Request[int]:
 
 def kv_contains(keys: Iterable[str]) -> Request[list[str]]:
     """The names among ``keys`` that exist, in request order (repeats kept)."""
-    return c.KV_CONTAINS.request({"keys": check_key_list(keys, "keys")}, _contains)
+    names = check_key_list(keys, "keys")
+    return c.KV_CONTAINS.request({"keys": names}, subsequence_of("contains", names))
 
 
 def kv_keys() -> Request[list[str]]:
@@ -147,13 +150,15 @@ def kv_clear_set(keys: Mapping[str, Any]) -> Request[int]:
 
 def kv_save(name: str) -> Request[None]:
     """Save the KV store as dataset ``name`` on the server (needs persistence enabled)."""
-    return c.KV_SAVE.request({"name": check_dataset_name(name, "name")}, ignore)
+    name = check_dataset_name(name, "name")
+    return c.KV_SAVE.request({"name": name}, echoing("name", name, ignore))
 
 
 def kv_load(name: str) -> Request[int]:
     """Load dataset ``name`` into the KV store; returns the number of keys loaded (0 for a
     dataset saved from an empty store)."""
-    return c.KV_LOAD.request({"name": check_dataset_name(name, "name")}, member("keys", int))
+    name = check_dataset_name(name, "name")
+    return c.KV_LOAD.request({"name": name}, echoing("name", name, member("keys", int)))
 
 
 _FIND_RESULTS = {"keys": _keys_list, "paths": member("paths", list), "kv": _keys_dict}
@@ -173,9 +178,14 @@ def kv_find(
         raise ValueError("path must not be empty")
     if rsp not in _FIND_RESULTS:
         raise ValueError(f"rsp must be 'keys', 'paths' or 'kv', got {rsp!r}")
+    result = _FIND_RESULTS[rsp]
     if keys is not None:
-        params["keys"] = check_key_list(keys, "keys")
-    return c.KV_FIND.request(params, _FIND_RESULTS[rsp])
+        names = params["keys"] = check_key_list(keys, "keys")
+        if rsp == "keys":
+            result = subsequence_of("keys", names)
+        elif rsp == "kv":
+            result = keys_within(names)
+    return c.KV_FIND.request(params, result)
 
 
 def kv_update(key: str, path: str, value: Any) -> Request[int]:
@@ -238,7 +248,8 @@ def sh_create(
 
 def sh_end(tkn: Token) -> Request[None]:
     """End a session and delete its keys."""
-    return c.SH_END.request({"tkn": check_token(tkn, "tkn")}, ignore)
+    token = check_token(tkn, "tkn")
+    return c.SH_END.request({"tkn": token}, echoing("tkn", token, ignore))
 
 
 def sh_end_all() -> Request[int]:
@@ -248,12 +259,14 @@ def sh_end_all() -> Request[int]:
 
 def sh_session_exists(tkns: Iterable[Token]) -> Request[list[int]]:
     """The tokens among ``tkns`` whose sessions exist, in request order."""
-    return c.SH_EXISTS.request({"tkns": check_token_list(tkns, "tkns")}, member("exist", list))
+    tokens = check_token_list(tkns, "tkns")
+    return c.SH_EXISTS.request({"tkns": tokens}, subsequence_of("exist", tokens))
 
 
 def sh_info(tkn: Token) -> Request[SessionInfo]:
     """A session's key count and expiry settings (the reply without ``st``)."""
-    return c.SH_INFO.request({"tkn": check_token(tkn, "tkn")}, _session_info)
+    token = check_token(tkn, "tkn")
+    return c.SH_INFO.request({"tkn": token}, echoing("tkn", token, _session_info))
 
 
 def sh_info_all() -> Request[SessionsSummary]:
@@ -267,13 +280,14 @@ def sh_save(name: str, tkns: Iterable[Token] = ()) -> Request[None]:
     tokens = check_token_list(tkns, "tkns")
     if tokens:
         params["tkns"] = tokens
-    return c.SH_SAVE.request(params, ignore)
+    return c.SH_SAVE.request(params, echoing("name", params["name"], ignore))
 
 
 def sh_load(name: str) -> Request[SessionsLoaded]:
     """Load the sessions of dataset ``name``; sessions that already exist are left alone.
     Returns ``name``, ``sessions`` and ``keys`` loaded."""
-    return c.SH_LOAD.request({"name": check_dataset_name(name, "name")}, _sessions_loaded)
+    name = check_dataset_name(name, "name")
+    return c.SH_LOAD.request({"name": name}, echoing("name", name, _sessions_loaded))
 
 
 def sh_set(tkn: Token, keys: Mapping[str, Any]) -> Request[None]:
@@ -291,7 +305,7 @@ def sh_add(tkn: Token, keys: Mapping[str, Any]) -> Request[None]:
 def sh_get(tkn: Token, keys: Iterable[str] = (), key: str | None = None) -> Request[Any]:
     """Read session keys: a dict of those that exist, or with ``key`` its value or None."""
     names = _check_key_or_keys(keys, key)
-    result = _keys_dict if key is None else _one_key(key)
+    result = keys_within(names) if key is None else one_key(key)
     return c.SH_GET.request({"keys": names, "tkn": check_token(tkn, "tkn")}, result)
 
 
@@ -311,8 +325,9 @@ def sh_count(tkn: Token) -> Request[int]:
 
 def sh_contains(tkn: Token, keys: Iterable[str]) -> Request[list[str]]:
     """The names among ``keys`` that exist in a session, in request order."""
-    params = {"keys": check_key_list(keys, "keys"), "tkn": check_token(tkn, "tkn")}
-    return c.SH_CONTAINS.request(params, _contains)
+    names = check_key_list(keys, "keys")
+    params = {"keys": names, "tkn": check_token(tkn, "tkn")}
+    return c.SH_CONTAINS.request(params, subsequence_of("contains", names))
 
 
 def sh_keys(tkn: Token) -> Request[list[str]]:

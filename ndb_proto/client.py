@@ -21,6 +21,7 @@ States::
 from __future__ import annotations
 
 import random as _random
+import re
 from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any
@@ -59,9 +60,12 @@ from ndb_proto.events import (
     Event,
     UndecodableData,
 )
-from ndb_proto.pipeline import Pipeline
+from ndb_proto.pipeline import REPLY_BUDGET, Pipeline
 from ndb_proto.reconnect import Backoff, ConnectPlan, Reconnector
 from ndb_proto.uri import Endpoint, parse_uri
+
+_REPLY_NAME = re.compile(rb'\{"([A-Z_]+)":\{')
+"""The start of every NemesisDB reply: an object whose single member is named in capitals."""
 
 DEFAULT_MAX_MESSAGE_SIZE = 1024
 """NemesisDB's shipped ``maxPayload``: a larger request makes it drop the connection."""
@@ -94,6 +98,7 @@ class ClientProtocol:
         auto_reconnect: bool = True,
         connect_timeout: float = 5.0,
         reply_grace: float = 10.0,
+        reply_budget: int = REPLY_BUDGET,
         ping_interval: float | None = None,
         ping_timeout: float = 20.0,
         close_timeout: float = 5.0,
@@ -133,7 +138,7 @@ class ClientProtocol:
         self.extra_headers = [(k.encode(), v.encode()) for k, v in extra_headers]
 
         self._events: list[Event] = []
-        self._pipeline = Pipeline(max_in_flight, self._events, reply_grace)
+        self._pipeline = Pipeline(max_in_flight, self._events, reply_grace, reply_budget)
         self._reconnector = Reconnector(endpoints, backoff or Backoff(), random)
         self._state = State.NEW
         self._endpoint: Endpoint | None = None
@@ -395,8 +400,18 @@ class ClientProtocol:
             except UnicodeDecodeError:
                 reason = "invalid data from the server (1007: a text message is not UTF-8)"
                 self._violation(now, reason, text, CLOSE_INVALID_DATA)
-            else:
-                self._violation(now, f"a reply is not valid JSON ({exc})", text)
+                return False
+            named = _REPLY_NAME.match(text)
+            if named is not None and self._pipeline.head_expects(named[1].decode()):
+                # A whole reply, named as the oldest request expects, that cannot be decoded
+                # (NemesisDB stores values nested deeper than our decoder reads): that request
+                # alone fails; the connection and every other request carry on.
+                error = RemoteProtocolError(f"the {named[1].decode()} reply cannot be read: {exc}")
+                error.data = text
+                self._events.append(UndecodableData(text, str(error)))
+                self._pipeline.fail_head(error)
+                return True
+            self._violation(now, f"a reply is not valid JSON ({exc})", text)
             return False
         if type(message) is not dict or len(message) != 1:
             self._violation(now, "a reply is not an object with one member", text)
@@ -406,19 +421,25 @@ class ClientProtocol:
             self._violation(now, f"the {name} reply's value is not an object", text)
             return False
         try:
-            self._pipeline.reply(name, body)
+            self._pipeline.reply(name, body, len(text))
         except RemoteProtocolError as exc:
-            self._violation(now, str(exc), text)
+            exc.data = text
+            self._violation(now, str(exc), text, error=exc)
             return False
         return True
 
     def _violation(
-        self, now: float, reason: str, data: bytes, code: int = CLOSE_PROTOCOL_ERROR
+        self,
+        now: float,
+        reason: str,
+        data: bytes,
+        code: int = CLOSE_PROTOCOL_ERROR,
+        error: RemoteProtocolError | None = None,
     ) -> None:
         self._events.append(UndecodableData(data, reason))
         assert self._channel is not None
         self._channel.send_close(code, "unexpected reply")
-        self._lose(now, RemoteProtocolError(reason, data))
+        self._lose(now, error or RemoteProtocolError(reason, data))
 
     # -- time --------------------------------------------------------------------------------
 

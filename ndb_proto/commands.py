@@ -26,10 +26,12 @@ OK = frozenset({Status.OK})
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """One wire command: its name, reply name and success statuses."""
+    """One wire command: its name, reply name, success statuses, and whether its reply is
+    always small (a status and a count) or can be as large as the data it returns."""
 
     name: str
     success: frozenset[int] = OK
+    small_reply: bool = True
     rsp: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -70,14 +72,14 @@ class Request(Generic[T]):
 
 KV_SET = Command("KV_SET")
 KV_ADD = Command("KV_ADD")
-KV_GET = Command("KV_GET")
+KV_GET = Command("KV_GET", small_reply=False)
 KV_RMV = Command("KV_RMV")
 KV_CLEAR = Command("KV_CLEAR")
 KV_COUNT = Command("KV_COUNT")
-KV_CONTAINS = Command("KV_CONTAINS")
-KV_KEYS = Command("KV_KEYS")
+KV_CONTAINS = Command("KV_CONTAINS", small_reply=False)
+KV_KEYS = Command("KV_KEYS", small_reply=False)
 KV_CLEAR_SET = Command("KV_CLEAR_SET")
-KV_FIND = Command("KV_FIND")
+KV_FIND = Command("KV_FIND", small_reply=False)
 KV_UPDATE = Command("KV_UPDATE")
 KV_ARR_APPEND = Command("KV_ARR_APPEND")
 KV_SAVE = Command("KV_SAVE", frozenset({Status.SAVE_COMPLETE}))
@@ -87,19 +89,19 @@ KV_LOAD = Command("KV_LOAD", frozenset({Status.LOAD_COMPLETE, Status.LOADING}))
 SH_NEW = Command("SH_NEW")
 SH_END = Command("SH_END")
 SH_END_ALL = Command("SH_END_ALL")
-SH_EXISTS = Command("SH_EXISTS")
+SH_EXISTS = Command("SH_EXISTS", small_reply=False)
 SH_INFO = Command("SH_INFO")
 SH_INFO_ALL = Command("SH_INFO_ALL")
 SH_SAVE = Command("SH_SAVE", frozenset({Status.SAVE_COMPLETE}))
 SH_LOAD = Command("SH_LOAD", frozenset({Status.LOAD_COMPLETE}))
 SH_SET = Command("SH_SET")
 SH_ADD = Command("SH_ADD")
-SH_GET = Command("SH_GET")
+SH_GET = Command("SH_GET", small_reply=False)
 SH_RMV = Command("SH_RMV")
 SH_CLEAR = Command("SH_CLEAR")
 SH_COUNT = Command("SH_COUNT")
-SH_CONTAINS = Command("SH_CONTAINS")
-SH_KEYS = Command("SH_KEYS")
+SH_CONTAINS = Command("SH_CONTAINS", small_reply=False)
+SH_KEYS = Command("SH_KEYS", small_reply=False)
 SH_CLEAR_SET = Command("SH_CLEAR_SET")
 
 SV_INFO = Command("SV_INFO")
@@ -117,6 +119,11 @@ REPLY_NAMES: dict[str, Command] = {command.rsp: command for command in COMMANDS.
 
 class ReplyShapeError(RemoteProtocolError):
     """A success reply lacks a member, or has one of the wrong type."""
+
+
+class ReplyMismatchError(RemoteProtocolError):
+    """A reply's contents answer another request (keys that were not asked for, another
+    token): the server dropped a reply, and FIFO matching is off by one."""
 
 
 def ignore(body: Body) -> None:
@@ -143,3 +150,64 @@ def without_status(body: Body) -> Body:
     result = dict(body)
     del result["st"]
     return result
+
+
+# --- replies that can be checked against their request ------------------------------------
+# NemesisDB has no request ids. When it drops a reply (more than 128 KiB unread), every later
+# reply answers the request before its own. Where a reply carries what was asked for, these
+# readers check it, so such a shift fails the connection instead of misleading a caller.
+
+
+def _mismatch(what: str) -> ReplyMismatchError:
+    return ReplyMismatchError(f"the reply answers another request: {what}")
+
+
+def keys_within(names: list[str]) -> Callable[[Body], dict[str, Any]]:
+    """A GET reply's ``keys`` object, which can only hold names that were asked for."""
+    read_keys = member("keys", dict)
+
+    def read(body: Body) -> dict[str, Any]:
+        found = read_keys(body)
+        if found:
+            wanted = set(names)
+            for name in found:
+                if name not in wanted:
+                    raise _mismatch(f"key {name!r} was not asked for")
+        return found
+
+    return read
+
+
+def one_key(name: str) -> Callable[[Body], Any]:
+    """A GET-one reply: the value of ``name``, or None when it does not exist."""
+    read_keys = keys_within([name])
+    return lambda body: read_keys(body).get(name)
+
+
+def subsequence_of(member_name: str, items: list[Any]) -> Callable[[Body], list[Any]]:
+    """A list member that repeats some of the requested ``items``, in request order (CONTAINS,
+    SH_EXISTS, KV_FIND over given keys)."""
+    read_list = member(member_name, list)
+
+    def read(body: Body) -> list[Any]:
+        found = read_list(body)
+        if found:
+            remaining = iter(items)
+            for item in found:
+                if not any(candidate == item for candidate in remaining):
+                    raise _mismatch(f"{member_name} holds {item!r}, which was not asked for")
+        return found
+
+    return read
+
+
+def echoing(member_name: str, value: Any, then: Callable[[Body], T]) -> Callable[[Body], T]:
+    """A reply that echoes a request parameter (a token, a dataset name): check it, then read
+    the rest with ``then``."""
+
+    def read(body: Body) -> T:
+        if body.get(member_name) != value:
+            raise _mismatch(f"{member_name} {body.get(member_name)!r} instead of {value!r}")
+        return then(body)
+
+    return read

@@ -1,9 +1,12 @@
 """Request/reply matching for a protocol with no request ids.
 
 NemesisDB answers every request on a connection exactly once, in order, so replies are matched
-first-in first-out. The pipeline keeps the requests written and not yet answered (in flight,
-at most ``max_in_flight`` of them) and those waiting for room (queued). It is independent of any
-connection: queued requests survive a reconnect; in-flight ones cannot, and are failed.
+first-in first-out. The pipeline keeps the requests written and not yet answered (in flight) and
+those waiting for room (queued). Room is at most ``max_in_flight`` requests and at most
+``reply_budget`` bytes of expected replies: NemesisDB silently drops replies once 128 KiB of its
+output is unread, which would shift every later reply onto the wrong request. Reply sizes are
+learned per command. The pipeline is independent of any connection: queued requests survive a
+reconnect; in-flight ones cannot, and are failed.
 
 Invariants (tested in ``tests/proto/test_pipeline_model.py``):
 
@@ -11,7 +14,10 @@ Invariants (tested in ``tests/proto/test_pipeline_model.py``):
   abandons it first, after which it gets neither;
 * a reply is only ever given to the request it answers: an abandoned or timed-out request keeps
   its place in the FIFO, and its reply is read and dropped;
-* no more than ``max_in_flight`` requests are written and unanswered at any time.
+* no more than ``max_in_flight`` requests are written and unanswered at any time, and no more
+  than ``reply_budget`` bytes of replies are expected beyond the oldest one;
+* a reply whose contents answer another request (keys not asked for, another token) fails the
+  connection rather than reach a caller.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from heapq import heappop, heappush
 from itertools import count
 from typing import Any
 
-from ndb_proto.commands import Request
+from ndb_proto.commands import Command, ReplyMismatchError, Request
 from ndb_proto.errors import (
     NdbError,
     NdbTimeoutError,
@@ -31,9 +37,18 @@ from ndb_proto.errors import (
 )
 from ndb_proto.events import Event, ReplyReceived, RequestFailed
 
+REPLY_BUDGET = 96 * 1024
+"""Default bound on the reply bytes expected from the requests in flight. NemesisDB silently
+drops replies once 128 KiB of its output is unread; staying below that (the kernel's buffers
+come on top) is what keeps FIFO matching sound when replies are large."""
+UNKNOWN_REPLY_ESTIMATE = 16 * 1024
+"""Assumed size of a reply whose size is not bounded (KV_GET...) until one has been seen."""
+SMALL_REPLY_ESTIMATE = 64
+_DECAY = 0.9
+
 
 class _Slot:
-    __slots__ = ("abandoned", "deadline", "request", "request_id", "sent")
+    __slots__ = ("abandoned", "cost", "deadline", "request", "request_id", "sent")
 
     def __init__(self, request_id: int, request: Request[Any], deadline: float | None) -> None:
         self.request_id = request_id
@@ -41,16 +56,28 @@ class _Slot:
         self.deadline = deadline
         self.abandoned = False
         self.sent = False
+        self.cost = 0.0
 
 
 class Pipeline:
     """FIFO matching, a bounded window and per-request deadlines; events go to ``events``."""
 
-    def __init__(self, max_in_flight: int, events: list[Event], reply_grace: float) -> None:
+    def __init__(
+        self,
+        max_in_flight: int,
+        events: list[Event],
+        reply_grace: float,
+        reply_budget: int = REPLY_BUDGET,
+    ) -> None:
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
+        if reply_budget < 1:
+            raise ValueError(f"reply_budget must be >= 1, got {reply_budget}")
         self.max_in_flight = max_in_flight
         self.reply_grace = reply_grace
+        self.reply_budget = reply_budget
+        self._estimates: dict[str, float] = {}
+        self._outstanding = 0.0
         self._events = events
         self._ids = count(1)
         self._live: dict[int, _Slot] = {}
@@ -73,6 +100,13 @@ class Pipeline:
     def has_sendable(self) -> bool:
         return bool(self._queue) and len(self._in_flight) < self.max_in_flight
 
+    def estimate(self, command: Command) -> float:
+        """Expected reply size: the largest seen lately (decaying), or a guess before any."""
+        estimate = self._estimates.get(command.name)
+        if estimate is None:
+            return SMALL_REPLY_ESTIMATE if command.small_reply else UNKNOWN_REPLY_ESTIMATE
+        return estimate
+
     # -- requests --------------------------------------------------------------------------
 
     def submit(self, request: Request[Any], deadline: float | None) -> int:
@@ -85,15 +119,26 @@ class Pipeline:
         return request_id
 
     def take_sendable(self) -> list[Request[Any]]:
-        """Move queued requests into the window and return them, in order, for writing."""
+        """Move queued requests into the window and return them, in order, for writing.
+
+        The window is ``max_in_flight`` requests, and also ``reply_budget`` bytes of expected
+        replies (one request always fits, whatever its reply size).
+        """
         out: list[Request[Any]] = []
         queue, in_flight = self._queue, self._in_flight
         room = self.max_in_flight - len(in_flight)
         while room > 0 and queue:
-            slot = queue.popleft()
+            slot = queue[0]
             if slot.abandoned:
+                queue.popleft()
                 continue
+            cost = self.estimate(slot.request.command)
+            if in_flight and self._outstanding + cost > self.reply_budget:
+                break
+            queue.popleft()
             slot.sent = True
+            slot.cost = cost
+            self._outstanding += cost
             in_flight.append(slot)
             out.append(slot.request)
             room -= 1
@@ -112,11 +157,17 @@ class Pipeline:
         """The reply name the oldest request in flight expects (it may also get ``ERR``)."""
         return self._in_flight[0].request.command.rsp if self._in_flight else None
 
-    def reply(self, name: str, body: dict[str, Any]) -> None:
-        """Give a decoded reply to the oldest request in flight.
+    def head_expects(self, name: str) -> bool:
+        """Whether a reply called ``name`` can belong to the oldest request in flight."""
+        return bool(self._in_flight) and name in (self._in_flight[0].request.command.rsp, "ERR")
 
-        Raises `RemoteProtocolError` when the reply cannot belong to it (nothing in flight, or a
-        name that is neither its reply name nor ``ERR``): FIFO matching can no longer be trusted.
+    def reply(self, name: str, body: dict[str, Any], size: int = 0) -> None:
+        """Give a decoded reply (``size`` bytes on the wire) to the oldest request in flight.
+
+        Raises `RemoteProtocolError` when the reply cannot belong to it: nothing in flight, a
+        name that is neither its reply name nor ``ERR``, or contents that answer a different
+        request (`ReplyMismatchError`, e.g. keys that were not asked for). FIFO matching can no
+        longer be trusted then; the request stays in flight, to fail with the connection.
         """
         if not self._in_flight:
             raise RemoteProtocolError(f"received {name} with no request in flight")
@@ -126,25 +177,41 @@ class Pipeline:
             raise RemoteProtocolError(
                 f"received {name} while the oldest request in flight is {command.name}"
             )
-        self._in_flight.popleft()
-        if slot.abandoned:
-            return
-        del self._live[slot.request_id]
         status = body.get("st")
-        error: BaseException
+        error: BaseException | None = None
+        value: Any = None
         if type(status) is not int:
             error = RemoteProtocolError(f"{name} reply has no integer 'st' member: {body!r}")
         elif name == "ERR" or status not in command.success:
             error = ResponseError(command.name, status, body)
         else:
+            # Read the reply even for an abandoned request: a mismatch reveals a shifted FIFO.
             try:
                 value = slot.request.result(body)
+            except ReplyMismatchError:
+                raise
             except RemoteProtocolError as exc:
                 error = exc
-            else:
-                self._events.append(ReplyReceived(slot.request_id, value))
-                return
-        self._events.append(RequestFailed(slot.request_id, error))
+        self._in_flight.popleft()
+        self._outstanding -= slot.cost
+        previous = self._estimates.get(command.name, 0.0)
+        self._estimates[command.name] = max(float(size), previous * _DECAY)
+        if slot.abandoned:
+            return
+        del self._live[slot.request_id]
+        if error is None:
+            self._events.append(ReplyReceived(slot.request_id, value))
+        else:
+            self._events.append(RequestFailed(slot.request_id, error))
+
+    def fail_head(self, error: BaseException) -> None:
+        """The reply for the oldest request in flight arrived whole but cannot be read (say, too
+        deeply nested to decode): that request alone fails; the FIFO stays in step."""
+        slot = self._in_flight.popleft()
+        self._outstanding -= slot.cost
+        if not slot.abandoned:
+            del self._live[slot.request_id]
+            self._events.append(RequestFailed(slot.request_id, error))
 
     # -- time ------------------------------------------------------------------------------
 
@@ -195,6 +262,7 @@ class Pipeline:
                 del self._live[slot.request_id]
                 self._events.append(RequestFailed(slot.request_id, error()))
         self._in_flight.clear()
+        self._outstanding = 0.0
 
     def fail_queued(self, error: Callable[[], NdbError]) -> None:
         """Fail every request not yet written (their outcome is known: they did not run)."""

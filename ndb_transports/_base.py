@@ -25,6 +25,7 @@ from ndb_proto.events import (
     RequestFailed,
     UndecodableData,
 )
+from ndb_proto.pipeline import REPLY_BUDGET
 from ndb_proto.reconnect import Backoff
 from ndb_transports._options import ClientOptions, Default, SslOption
 
@@ -54,6 +55,7 @@ class ClientBase:
         ping_interval: float | None = None,
         ping_timeout: float = 20.0,
         reply_grace: float = 10.0,
+        reply_budget: int = REPLY_BUDGET,
         close_timeout: float = 5.0,
         backoff: Backoff | None = None,
         subprotocols: Sequence[str] = (),
@@ -72,6 +74,8 @@ class ClientBase:
         ``max_incoming_message_size``: largest reply accepted. ``ping_interval`` /
         ``ping_timeout``: optional keepalive pings. ``reply_grace``: how long past its deadline
         an unanswered request may hold up the connection before it is given up.
+        ``reply_budget``: bytes of replies expected in flight at once (besides
+        ``max_in_flight``): NemesisDB drops replies once 128 KiB are unread.
         """
         self.options = ClientOptions(
             timeout=timeout,
@@ -84,6 +88,7 @@ class ClientBase:
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
             reply_grace=reply_grace,
+            reply_budget=reply_budget,
             close_timeout=close_timeout,
             backoff=backoff or Backoff(),
             subprotocols=subprotocols,

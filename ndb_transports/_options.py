@@ -14,6 +14,7 @@ from ndb_proto.client import (
     DEFAULT_MAX_MESSAGE_SIZE,
     ClientProtocol,
 )
+from ndb_proto.pipeline import REPLY_BUDGET
 from ndb_proto.reconnect import Backoff
 from ndb_proto.uri import Endpoint
 
@@ -46,6 +47,7 @@ class ClientOptions:
     ping_interval: float | None = None
     ping_timeout: float = 20.0
     reply_grace: float = 10.0
+    reply_budget: int = REPLY_BUDGET
     close_timeout: float = 5.0
     backoff: Backoff = field(default_factory=Backoff)
     subprotocols: Sequence[str] = ()
@@ -67,6 +69,7 @@ class ClientOptions:
             auto_reconnect=self.auto_reconnect,
             connect_timeout=self.connect_timeout,
             reply_grace=self.reply_grace,
+            reply_budget=self.reply_budget,
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,
             close_timeout=self.close_timeout,

@@ -154,7 +154,7 @@ def test_check_finds_a_broken_core(monkeypatch: pytest.MonkeyPatch) -> None:
     twice, fails it."""
     from ndb_proto.pipeline import Pipeline
 
-    def raising(self: Pipeline, name: str, body: dict[str, object]) -> None:
+    def raising(self: Pipeline, name: str, body: dict[str, object], size: int = 0) -> None:
         raise KeyError(name)
 
     monkeypatch.setattr(Pipeline, "reply", raising)

@@ -89,10 +89,14 @@ def without_st(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k != "st"}
 
 
+def subsequence(draw: st.DrawFn, items: list[Any]) -> list[Any]:
+    """Some of ``items``, in their order: what a reply holds for the items it was asked."""
+    return [item for item in items if draw(st.booleans())]
+
+
 @st.composite
 def get_case(draw: st.DrawFn, call: Callable[..., Any], session: bool) -> Case:
     prefix: tuple[Any, ...] = (draw(token_args),) if session else ()
-    found = draw(st.dictionaries(strings, values, max_size=3))
     command = "SH_GET" if session else "KV_GET"
     extra = {"tkn": tkn(prefix[0])} if session else {}
     if draw(st.booleans()):
@@ -105,6 +109,7 @@ def get_case(draw: st.DrawFn, call: Callable[..., Any], session: bool) -> Case:
             value if hit else None,
         )  # fmt: skip
     keys = draw(key_lists)
+    found = {name: draw(values) for name in subsequence(draw, keys)}
     return Case(
         call, (*prefix, keys), {}, command, {"keys": keys, **extra}, {"keys": found, "st": 1}, found
     )
@@ -135,7 +140,7 @@ def list_case(
         params["tkn"] = tkn(prefix[0])
     if member is None:
         return Case(call, (*prefix, keys), {}, command, params, {"st": 1}, None)
-    found = draw(st.lists(st.sampled_from(keys), max_size=5)) if keys else []
+    found = subsequence(draw, keys)
     return Case(call, (*prefix, keys), {}, command, params, {member: found, "st": 1}, found)
 
 
@@ -217,10 +222,14 @@ def find_case(draw: st.DrawFn) -> Case:
     if keys is not None:
         params["keys"] = keys
     if rsp == "kv":
-        found: Any = draw(keys_objects)
+        found: Any = (
+            draw(keys_objects)
+            if keys is None
+            else {name: draw(values) for name in subsequence(draw, keys)}
+        )
         body = {"keys": found, "st": 1}
     else:
-        found = draw(key_lists)
+        found = draw(key_lists) if keys is None or rsp == "paths" else subsequence(draw, keys)
         body = {rsp: found, "st": 1}
     return Case(calls.kv_find, (path, rsp, keys), {}, "KV_FIND", params, body, found)
 
@@ -269,7 +278,7 @@ def create_case(draw: st.DrawFn) -> Case:
 def exists_case(draw: st.DrawFn) -> Case:
     args = draw(st.lists(token_args, max_size=4))
     ints_ = [tkn(t) for t in args]
-    found = draw(st.lists(st.sampled_from(ints_), max_size=4)) if ints_ else []
+    found = subsequence(draw, ints_)
     return Case(
         calls.sh_session_exists, (args,), {}, "SH_EXISTS", {"tkns": ints_},
         {"exist": found, "st": 1}, found,
