@@ -181,7 +181,9 @@ def kv_find(
     result = _FIND_RESULTS[rsp]
     if keys is not None:
         names = params["keys"] = check_key_list(keys, "keys")
-        if rsp == "keys":
+        if not names:
+            pass  # [] searches every key, like no keys at all
+        elif rsp == "keys":
             result = subsequence_of("keys", names)
         elif rsp == "kv":
             result = keys_within(names)

@@ -40,23 +40,43 @@ KEEPALIVE_CHECK = 30.0
 """Seconds between idle checks of the socket: well inside NemesisDB's 164 s ping interval."""
 
 
-_DONTWAIT: int | None = getattr(socket, "MSG_DONTWAIT", None)
+def _ready(socks: list[socket.socket], timeout: float | None, *, write: bool = False) -> list[int]:
+    """The file descriptors among ``socks`` that are readable (or writable), waiting at most
+    ``timeout`` seconds (None: no limit). poll() has no file-descriptor ceiling, unlike select();
+    an error (a socket closed meanwhile) reports every socket ready, so its owner looks again."""
+    fds = [sock.fileno() for sock in socks]
+    if any(fd < 0 for fd in fds):
+        return fds
+    if _poll_factory is None:  # pragma: no cover - platforms without poll()
+        try:
+            if write:
+                return [s.fileno() for s in select.select([], socks, [], timeout)[1]]
+            return [s.fileno() for s in select.select(socks, [], [], timeout)[0]]
+        except (OSError, ValueError):
+            return fds
+    poller = _poll_factory()
+    mask = select.POLLOUT if write else select.POLLIN
+    for fd in fds:
+        poller.register(fd, mask)
+    try:
+        events = poller.poll(None if timeout is None else max(0, int(timeout * 1000 + 0.999)))
+    except OSError:
+        return fds
+    return [fd for fd, _ in events]
+
+
+_poll_factory = getattr(select, "poll", None)
 
 
 def _write(sock: socket.socket, data: bytes) -> None:
-    """Write all of ``data``; give up (TimeoutError) if the server stops reading for
-    WRITE_TIMEOUT seconds. A blocking plain socket is written without blocking, waiting in
-    select() only when its buffer is full; other sockets carry their own timeout."""
-    if sock.gettimeout() is not None or _DONTWAIT is None:
-        sock.sendall(data)
-        return
+    """Write all of ``data`` to a non-blocking socket; give up (TimeoutError) if the server
+    reads nothing for WRITE_TIMEOUT seconds."""
     view = memoryview(data)
     while view:
         try:
-            view = view[sock.send(view, _DONTWAIT) :]
-        except BlockingIOError:
-            _, writable, _ = select.select([], [sock], [], WRITE_TIMEOUT)
-            if not writable:
+            view = view[sock.send(view) :]
+        except (BlockingIOError, _ssl.SSLWantWriteError, _ssl.SSLWantReadError):
+            if not _ready([sock], WRITE_TIMEOUT, write=True):
                 raise TimeoutError(f"the server read nothing for {WRITE_TIMEOUT} s") from None
 
 
@@ -131,14 +151,9 @@ class NdbClient(ClientBase, SyncCommands):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if context is not None:
                 sock = context.wrap_socket(sock, server_hostname=endpoint.host)
-            if context is not None or _DONTWAIT is None:
-                # Reads wait in select(); the timeout only bounds a write to a server that
-                # stopped reading (and a TLS record that arrives in pieces).
-                sock.settimeout(max(timeout, WRITE_TIMEOUT))
-            else:
-                # A plain socket stays blocking, so recv() after select() and send() with
-                # MSG_DONTWAIT are single system calls (a timeout adds a poll() to each).
-                sock.settimeout(None)
+            # Non-blocking from here on: reads and writes wait in poll(), never inside a socket
+            # call holding the lock (a TLS record still arriving is simply read later).
+            sock.setblocking(False)
         except _CONNECT_ERRORS as exc:
             logger.info("could not connect to %s: %r", endpoint.uri, exc)
             with self._lock:
@@ -339,19 +354,12 @@ class NdbClient(ClientBase, SyncCommands):
             if waker_pair is None:  # closed meanwhile
                 return
             waker = waker_pair[0]
-            try:
-                readable, _, _ = select.select([sock, waker], [], [], wait)
-            except (OSError, ValueError):  # closed meanwhile: recv reports it
-                readable = [sock]
-            if waker in readable:
-                # close() (or a new, earlier deadline) wants the reader to look again.
-                with contextlib.suppress(BlockingIOError):
+            ready = _ready([sock, waker], wait)
+            if waker.fileno() in ready:
+                # close() wants the reading thread to let go and look again.
+                with contextlib.suppress(OSError):
                     waker.recv(4096)
-                if sock not in readable:
-                    with self._lock:
-                        self._expire(proto)
-                    return
-            if not readable:
+            if sock.fileno() not in ready or sock.fileno() < 0:
                 with self._lock:
                     self._expire(proto)
                 return
@@ -384,13 +392,10 @@ class NdbClient(ClientBase, SyncCommands):
         sock = self._sock
         if sock is None:
             return
-        if not (isinstance(sock, _ssl.SSLSocket) and sock.pending() > 0):
-            try:
-                readable, _, _ = select.select([sock], [], [], 0)
-            except (OSError, ValueError):
-                readable = [sock]
-            if not readable:
-                return
+        if not (isinstance(sock, _ssl.SSLSocket) and sock.pending() > 0) and not _ready(
+            [sock], 0
+        ):
+            return
         self._recv(proto, sock)
 
     def _recv(self, proto: ClientProtocol, sock: socket.socket) -> None:
@@ -399,8 +404,8 @@ class NdbClient(ClientBase, SyncCommands):
             return  # that connection was dropped meanwhile
         try:
             data = sock.recv(65536)
-        except (TimeoutError, _ssl.SSLWantReadError, BlockingIOError):
-            return  # part of a TLS record; the rest comes with the next read
+        except (BlockingIOError, _ssl.SSLWantReadError, _ssl.SSLWantWriteError):
+            return  # nothing after all, or part of a TLS record: the rest comes later
         except OSError as exc:
             proto.connection_lost(exc, self._now())
             self._process(proto)

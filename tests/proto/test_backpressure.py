@@ -190,3 +190,11 @@ def test_reply_budget_must_be_positive() -> None:
 
     with pytest.raises(ValueError, match="reply_budget must be >= 1"):
         ClientProtocol("ws://h/", reply_budget=0)
+
+
+def test_kv_find_over_no_given_keys_searches_all_keys_and_is_not_checked() -> None:
+    client, server = open_client()
+    found = client.submit(calls.kv_find("$", "keys", []))
+    pump(client, server)
+    client.receive_data(server.text(compact({"KV_FIND_RSP": {"keys": ["x"], "st": 1}})), 0.0)
+    assert client.events() == [ReplyReceived(found, ["x"])]
