@@ -150,6 +150,7 @@ class ClientProtocol:
         self._ping_at: float | None = None
         self._pong_deadline: float | None = None
         self._pings_sent = 0
+        self._reconnect_requested = False
 
     # -- introspection -----------------------------------------------------------------------
 
@@ -206,12 +207,24 @@ class ClientProtocol:
 
     def next_connect(self, now: float, *, manual: bool = False) -> ConnectPlan | None:
         """Where and when the next connection attempt should go, or None when no attempt is
-        wanted: connected, connecting, closed, or disconnected without auto_reconnect (unless
-        ``manual``, for an explicit reconnect by the user)."""
+        wanted: connected, connecting, closed, or disconnected without auto_reconnect and with
+        no `reconnect` pending (``manual`` counts as one)."""
         state = self._state
-        if state is State.NEW or (state is State.IDLE and (self.auto_reconnect or manual)):
+        wanted = self.auto_reconnect or self._reconnect_requested or manual
+        if state is State.NEW or (state is State.IDLE and wanted):
             return self._reconnector.plan(now)
         return None
+
+    def reconnect(self, now: float) -> None:
+        """The user asked for a new connection: drop the current one (what is in flight on it
+        fails, outcome unknown) and plan connections until one opens, even without
+        auto_reconnect."""
+        state = self._state
+        if state is State.CLOSED or state is State.CLOSING:
+            raise ClientClosedError("the client is closed", outcome_unknown=False)
+        self._reconnect_requested = True
+        if state is State.OPEN or state is State.CONNECTING:
+            self._lose(now, ConnectionLostError("reconnect() was called"))
 
     def connection_made(self, endpoint: Endpoint, now: float) -> None:
         """The transport opened a socket (TLS included) to ``endpoint``: start the handshake."""
@@ -233,8 +246,11 @@ class ClientProtocol:
         self._deadline = now + self.connect_timeout
 
     def connection_failed(self, error: BaseException, now: float) -> None:
-        """The transport could not open a socket to the planned endpoint."""
-        if self._state not in (State.NEW, State.IDLE):
+        """The transport could not open a socket to the planned endpoint. (After `close`, which
+        may race with an attempt, it is ignored.)"""
+        if self._state is State.CLOSED:
+            return
+        if self._state is not State.NEW and self._state is not State.IDLE:
             raise LocalProtocolError(f"connection_failed() in state {self._state.value}")
         self._reconnector.failed(now)
 
@@ -322,6 +338,7 @@ class ClientProtocol:
                 self._state = State.OPEN
                 self._deadline = None
                 self._reconnector.succeeded(now)
+                self._reconnect_requested = False
                 self._pings_sent = 0
                 self._pong_deadline = None
                 self._ping_at = None if self.ping_interval is None else now + self.ping_interval

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from ndb_proto.client import ClientProtocol, State
-from ndb_proto.errors import ClientClosedError, ConnectionLostError, ResponseError
+from ndb_proto.errors import ClientClosedError, ResponseError
 from ndb_proto.events import Connected, ConnectionLost
 from ndb_proto.uri import Endpoint
 from ndb_transports._base import ClientBase, logger
@@ -86,7 +86,6 @@ class NdbClient(ClientBase, AsyncCommands):
         self._runner: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._attempt: asyncio.Future[bool] | None = None
-        self._manual_reconnect = False
         self._closed_event: asyncio.Event | None = None
         self._dropped: _SocketProtocol | None = None  # the last socket closed
         self._changed = asyncio.Event()  # replaced on every connect/lose/close; see _signal
@@ -114,7 +113,8 @@ class NdbClient(ClientBase, AsyncCommands):
         try:
             for _ in proto.endpoints:
                 plan = proto.next_connect(loop.time())
-                assert plan is not None
+                if plan is None:  # closed meanwhile
+                    break
                 if await self._connect(proto, plan.endpoint):
                     self._runner = loop.create_task(self._maintain(proto))
                     return True
@@ -167,7 +167,7 @@ class NdbClient(ClientBase, AsyncCommands):
         while proto.state is not State.CLOSED:
             plan = None
             if proto.state in (State.IDLE, State.NEW):
-                plan = proto.next_connect(loop.time(), manual=self._manual_reconnect)
+                plan = proto.next_connect(loop.time())
             if plan is None:
                 await self._wake.wait()
                 self._wake.clear()
@@ -178,17 +178,14 @@ class NdbClient(ClientBase, AsyncCommands):
                     await asyncio.wait_for(self._wake.wait(), delay)
                 self._wake.clear()
                 continue  # re-plan: a close() may have happened meanwhile
-            if await self._connect(proto, plan.endpoint):
-                self._manual_reconnect = False
+            await self._connect(proto, plan.endpoint)
 
     async def reconnect(self) -> None:
         """Drop the current connection (if any) and wait until a new one is open. Requests in
         flight on the old connection fail with their outcome unknown."""
         proto = self._require_protocol()
-        self._manual_reconnect = True
-        if proto.state in (State.OPEN, State.CONNECTING):
-            proto.connection_lost(ConnectionLostError("reconnect() was called"), self._now())
-            self._process()
+        proto.reconnect(self._now())
+        self._process()
         self._wake.set()
         while proto.state is not State.OPEN:
             if proto.state is State.CLOSED:

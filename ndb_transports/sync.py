@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any
 
 from ndb_proto.client import ClientProtocol, State
-from ndb_proto.errors import ClientClosedError, ConnectionLostError, ResponseError
+from ndb_proto.errors import ClientClosedError, ResponseError
 from ndb_proto.events import Connected, ConnectionLost
 from ndb_proto.uri import Endpoint
 from ndb_transports._base import ClientBase, logger, state_of
@@ -127,8 +127,10 @@ class NdbClient(ClientBase, SyncCommands):
             self._busy = True
         try:
             for _ in proto.endpoints:
-                plan = proto.next_connect(self._now())
-                assert plan is not None
+                with self._lock:
+                    plan = proto.next_connect(self._now())
+                if plan is None:  # closed meanwhile
+                    break
                 if self._connect(proto, plan.endpoint):
                     self._start_keepalive()
                     return True
@@ -180,10 +182,8 @@ class NdbClient(ClientBase, SyncCommands):
         flight on the old connection fail with their outcome unknown."""
         proto = self._require_protocol()
         with self._lock:
-            if proto.state in (State.OPEN, State.CONNECTING):
-                lost = ConnectionLostError("reconnect() was called")
-                proto.connection_lost(lost, self._now())
-                self._process(proto)
+            proto.reconnect(self._now())
+            self._process(proto)
             while self._busy:
                 self._changed.wait()
             self._busy = True
@@ -192,7 +192,7 @@ class NdbClient(ClientBase, SyncCommands):
                 with self._lock:
                     if proto.state is State.OPEN:
                         return
-                    plan = proto.next_connect(self._now(), manual=True)
+                    plan = proto.next_connect(self._now())
                 if plan is None:
                     raise ClientClosedError("the client was closed", outcome_unknown=False)
                 delay = plan.at - self._now()

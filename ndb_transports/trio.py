@@ -20,7 +20,7 @@ import outcome
 import trio
 
 from ndb_proto.client import ClientProtocol, State
-from ndb_proto.errors import ClientClosedError, ConnectionLostError, ResponseError
+from ndb_proto.errors import ClientClosedError, ResponseError
 from ndb_proto.events import Connected, ConnectionLost
 from ndb_proto.uri import Endpoint
 from ndb_transports._base import ClientBase, logger, state_of
@@ -68,7 +68,6 @@ class NdbClient(ClientBase, AsyncCommands):
         self._changed = trio.Event()
         self._closed_event = trio.Event()
         self._opened: bool | None = None
-        self._manual_reconnect = False
         self._runner_done = trio.Event()
         self._runner_done.set()  # no run yet
 
@@ -133,7 +132,7 @@ class NdbClient(ClientBase, AsyncCommands):
         while proto.state is not State.CLOSED:
             plan = None
             if proto.state in (State.IDLE, State.NEW):
-                plan = proto.next_connect(trio.current_time(), manual=self._manual_reconnect)
+                plan = proto.next_connect(trio.current_time())
             if plan is None:
                 await self._wake.wait()
                 self._wake = trio.Event()
@@ -249,17 +248,13 @@ class NdbClient(ClientBase, AsyncCommands):
         """Drop the current connection (if any) and wait until a new one is open. Requests in
         flight on the old connection fail with their outcome unknown."""
         proto = self._require_protocol()
-        self._manual_reconnect = True
-        if proto.state in (State.OPEN, State.CONNECTING):
-            lost = ConnectionLostError("reconnect() was called")
-            proto.connection_lost(lost, trio.current_time())
-            self._process(proto)
+        proto.reconnect(trio.current_time())
+        self._process(proto)
         self._wake.set()
         while proto.state is not State.OPEN:
             if proto.state is State.CLOSED:
                 raise ClientClosedError("the client was closed", outcome_unknown=False)
             await self._changed.wait()
-        self._manual_reconnect = False
 
     # -- closing -------------------------------------------------------------------------------
 

@@ -849,3 +849,48 @@ def test_handshake_with_a_fake_server_helper_round_trip() -> None:
     client2 = ClientProtocol(URI)
     client2.connection_made(parse_uri(URI), 0.0)
     assert [type(e) for e in handshake(client2, FakeServer(reject=404))] == [ConnectionLost]
+
+
+def test_reconnect_drops_the_connection_and_plans_one_even_without_auto_reconnect() -> None:
+    client, server = open_client(auto_reconnect=False)
+    sent = client.submit(calls.kv_count())
+    pump(client, server)
+    client.reconnect(1.0)
+    events = client.events()
+    (failed,) = [e for e in events if isinstance(e, RequestFailed)]
+    assert failed.request_id == sent
+    assert isinstance(failed.error, ConnectionLostError) and failed.error.outcome_unknown is True
+    assert "reconnect() was called" in str(lost(events).error)
+    assert "socket" not in str(lost(events).error)
+    # Planned although auto_reconnect is off, until a connection opens.
+    plan = client.next_connect(1.0)
+    assert plan is not None
+    client.connection_failed(OSError("refused"), 1.0)
+    assert client.next_connect(1.0) is not None
+    new_server, opened = reconnect(client, 2.0)
+    assert isinstance(opened[0], Connected)
+    new_server.receive(client.data_to_send())
+    client.receive_data(b"", 3.0)  # this one ends: no more plans without auto_reconnect
+    client.events()
+    assert client.next_connect(3.0) is None
+
+
+def test_reconnect_while_idle_and_after_close() -> None:
+    client, _server = open_client(auto_reconnect=False)
+    client.receive_data(b"", 1.0)
+    client.events()
+    assert client.next_connect(1.0) is None
+    client.reconnect(1.0)  # nothing to drop
+    assert client.events() == [] and client.next_connect(1.0) is not None
+    client.close(2.0)
+    with pytest.raises(ClientClosedError):
+        client.reconnect(2.0)
+
+
+def test_connection_failed_after_close_is_ignored() -> None:
+    client = ClientProtocol(URI)
+    plan = client.next_connect(0.0)
+    assert plan is not None
+    client.close(0.0)
+    client.connection_failed(OSError("too late"), 0.1)  # an attempt that raced with close()
+    assert client.state is State.CLOSED
