@@ -68,6 +68,12 @@ ChannelEvent = bytes | BinaryReceived | PongReceived | PeerClosed | ChannelFaile
 """A complete text message is its UTF-8 bytes (not validated here: the JSON decoder does it)."""
 
 
+def after_headers(http_message: bytes) -> bytes:
+    """What follows an HTTP upgrade request or 101 response (neither has a body): the first
+    WebSocket frames, when they arrived in the same read as the headers."""
+    return http_message.partition(b"\r\n\r\n")[2]
+
+
 def _utf8_length(text: str) -> int:
     # str.isascii() is O(1) in CPython, so ASCII text (the usual reply) is measured for free.
     return len(text) if text.isascii() else len(text.encode())
@@ -119,6 +125,11 @@ class MessageChannel:
     def has_data_to_send(self) -> bool:
         return bool(self._outgoing)
 
+    @property
+    def pending_size(self) -> int:
+        """Bytes queued and not yet taken by `data_to_send`."""
+        return len(self._outgoing)
+
     def data_to_send(self) -> bytes:
         data = bytes(self._outgoing)
         self._outgoing.clear()
@@ -153,11 +164,15 @@ class MessageChannel:
                     break
                 length = _from_bytes(buffer[pos + 2 : pos + 4], "big")
                 head = 4
+                if length < 126:  # RFC 6455 5.2: the shortest length encoding is required
+                    return self._fail(out, CLOSE_PROTOCOL_ERROR, bytes(buffer[pos : pos + head]))
             elif length == 127:
                 if size - pos < 10:
                     break
                 length = _from_bytes(buffer[pos + 2 : pos + 10], "big")
                 head = 10
+                if length < 65536:
+                    return self._fail(out, CLOSE_PROTOCOL_ERROR, bytes(buffer[pos : pos + head]))
             masked = second & 0x80
             if masked:
                 head += 4
@@ -243,5 +258,7 @@ class MessageChannel:
         self.failed = True
         if code == CLOSE_MESSAGE_TOO_BIG:
             reason = f"message larger than {self._limit} bytes"
+        elif not reason:
+            reason = "invalid frame header"
         out.append(ChannelFailed(code, reason, data))
         return out

@@ -41,6 +41,7 @@ from ndb_proto.channel import (
     MessageChannel,
     PeerClosed,
     PongReceived,
+    after_headers,
 )
 from ndb_proto.codec import DecodeError, decode
 from ndb_proto.commands import Request
@@ -327,9 +328,7 @@ class ClientProtocol:
             return
         for event in events:
             if isinstance(event, AcceptConnection):
-                # Frames may follow the 101 response in the same read: they start right after
-                # the blank line that ends its headers (a 101 has no body).
-                trailing = self._handshake_bytes.partition(b"\r\n\r\n")[2]
+                trailing = after_headers(self._handshake_bytes)
                 self._channel = MessageChannel(
                     Connection(ConnectionType.CLIENT), self.max_incoming_message_size
                 )

@@ -25,6 +25,7 @@ from ndb_proto.channel import (
     ChannelFailed,
     MessageChannel,
     PeerClosed,
+    after_headers,
 )
 
 NOT_FOUND = b"HTTP/1.1 404 File Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -48,7 +49,14 @@ class ServerConnection:
         now: float,
         idle_ping: float = 164.0,
         idle_timeout: float = 180.0,
+        backpressure_limit: int | None = None,
+        unsent: Callable[[], int] = lambda: 0,
     ) -> None:
+        """``unsent`` tells how many bytes the transport holds unwritten; with it, a reply is
+        dropped (silently, as uWebSockets does past NemesisDB's 128 KiB ``maxBackpressure``)
+        while more than ``backpressure_limit`` bytes of output wait. Control frames are kept."""
+        self._backpressure_limit = backpressure_limit
+        self._unsent = unsent
         self._handle_text = handle_text
         self._handle_binary = handle_binary
         self._max_payload = max_payload
@@ -110,9 +118,7 @@ class ServerConnection:
             if isinstance(event, Request):
                 subprotocol = event.subprotocols[0] if event.subprotocols else None
                 self._out += handshake.send(AcceptConnection(subprotocol=subprotocol))
-                # Frames may follow the upgrade request at once: they start after the blank
-                # line that ends its headers (the GET has no body).
-                trailing = self._request_bytes.partition(b"\r\n\r\n")[2]
+                trailing = after_headers(self._request_bytes)
                 self._handshake = None
                 self._request_bytes = b""
                 self._channel = MessageChannel(Connection(ConnectionType.SERVER), self._max_payload)
@@ -133,9 +139,9 @@ class ServerConnection:
                     # uWS checks UTF-8 and closes the socket, with no close frame or reply.
                     self.outcome = Outcome.DROP
                     return
-                channel.send_text(self._handle_text(text).encode())
+                self._reply(self._handle_text(text))
             elif isinstance(item, BinaryReceived):
-                channel.send_text(self._handle_binary(item.data).encode())
+                self._reply(self._handle_binary(item.data))
             elif isinstance(item, PeerClosed):
                 if item.code == 1006:
                     self.outcome = Outcome.DROP
@@ -148,6 +154,14 @@ class ServerConnection:
                 self.outcome = Outcome.DROP
                 return
             # Pongs need nothing: any frame already reset the idle timer.
+
+    def _reply(self, text: str) -> None:
+        channel = self._channel
+        assert channel is not None
+        limit = self._backpressure_limit
+        if limit is not None and self._unsent() + channel.pending_size > limit:
+            return  # dropped: the command ran, its reply is lost
+        channel.send_text(text.encode())
 
     def shutdown(self) -> None:
         """The server is stopping: send close 1000, as NemesisDB does to every client."""

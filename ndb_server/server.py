@@ -40,6 +40,8 @@ class _Connection(asyncio.Protocol):
             now=server.loop_time(),
             idle_ping=server.idle_ping,
             idle_timeout=server.idle_timeout,
+            backpressure_limit=server.backpressure_limit,
+            unsent=transport.get_write_buffer_size,
         )
         server.connections.add(self)
         self._arm()
@@ -70,10 +72,7 @@ class _Connection(asyncio.Protocol):
             return
         data = conn.data_to_send()
         if data:
-            if transport.get_write_buffer_size() > self.server.backpressure_limit:
-                pass  # uWS drops output silently beyond maxBackpressure; so do we.
-            else:
-                transport.write(data)
+            transport.write(data)
         if conn.outcome is Outcome.CLOSE:
             transport.close()
 

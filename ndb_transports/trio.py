@@ -60,13 +60,11 @@ class NdbClient(ClientBase, AsyncCommands):
 
     def _setup(self) -> None:
         self._waiters: dict[int, trio.lowlevel.Task] = {}
-        self._stream: trio.abc.Stream | None = None
         self._connection_scope: trio.CancelScope | None = None
         self._timer_scope: trio.CancelScope | None = None
         self._write_ready = trio.Event()
         self._wake = trio.Event()
         self._changed = trio.Event()
-        self._closed_event = trio.Event()
         self._opened: bool | None = None
         self._runner_done = trio.Event()
         self._runner_done.set()  # no run yet
@@ -90,7 +88,6 @@ class NdbClient(ClientBase, AsyncCommands):
         # state is reset for this one.
         await self._runner_done.wait()
         self._proto = proto
-        self._closed_event = trio.Event()
         self._runner_done = trio.Event()
         self._opened = None
         self._changed = trio.Event()
@@ -174,7 +171,6 @@ class NdbClient(ClientBase, AsyncCommands):
             await trio.aclose_forcefully(stream)
             return False
         connected = False
-        self._stream = stream
         try:
             async with trio.open_nursery() as nursery:
                 self._connection_scope = nursery.cancel_scope
@@ -193,7 +189,6 @@ class NdbClient(ClientBase, AsyncCommands):
                         break
                 nursery.cancel_scope.cancel()
         finally:
-            self._stream = None
             self._connection_scope = None
             leftover = proto.data_to_send() if state_of(proto) is not State.CLOSED else b""
             if leftover:
@@ -347,5 +342,4 @@ class NdbClient(ClientBase, AsyncCommands):
 
     def _closed(self) -> None:
         self._wake.set()
-        self._closed_event.set()
         self._signal()

@@ -171,3 +171,17 @@ def test_a_frame_declaring_an_impossible_length_fails() -> None:
     head = bytes([0x81, 0xFF]) + (1 << 63).to_bytes(8, "big") + MASK
     (failed,) = channel.receive(head)
     assert isinstance(failed, ChannelFailed) and failed.code == 1002
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        bytes([0x81, 0xFE, 0, 5]),  # 5 in the 16-bit form
+        bytes([0x81, 0xFF]) + (300).to_bytes(8, "big"),  # 300 in the 64-bit form
+    ],
+)
+def test_a_length_not_in_its_shortest_form_is_a_protocol_error(head: bytes) -> None:
+    channel, _ = pair(None)
+    (failed,) = channel.receive(head + MASK + b"hello")
+    assert isinstance(failed, ChannelFailed) and failed.code == 1002
+    assert failed.reason == "invalid frame header"

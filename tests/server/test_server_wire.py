@@ -161,3 +161,29 @@ def test_server_stop_sends_close_1000(ndb_server_factory: Any) -> None:
         with pytest.raises(ClosedByServer) as info:
             client.recv_text()
         assert info.value.code == 1000
+
+
+def test_replies_are_dropped_past_the_backpressure_limit_and_the_connection_lives_on(
+    ndb_server_factory: Any,
+) -> None:
+    """Like NemesisDB (uWebSockets, maxBackpressure 128 KiB, no close): with a client that does
+    not read, replies beyond the limit are silently lost; later ones arrive again."""
+    import socket
+
+    server = ndb_server_factory(max_payload=8192)
+    with RawClient(server.url) as client:
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.send_json({"KV_SET": {"keys": {"big": "x" * 7000}}})
+        assert client.recv_json() == {"KV_SET_RSP": {"st": 1}}
+        sent = 600  # 4 MB of replies, far more than the socket buffers and the limit hold
+        for _ in range(sent):
+            client.send_json({"KV_GET": {"keys": ["big"]}})
+        time.sleep(1.0)
+        client.send_json({"KV_COUNT": {}})
+        received = 0
+        while "KV_COUNT_RSP" not in (reply := client.recv_json()):
+            assert reply["KV_GET_RSP"]["keys"]["big"] == "x" * 7000
+            received += 1
+        assert 0 < received < sent
+        client.send_json({"SV_INFO": {}})
+        assert client.recv_json()["SV_INFO_RSP"]["st"] == 1
