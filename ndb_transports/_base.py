@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Generator, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
 
 from ndb_proto.client import (
     DEFAULT_MAX_IN_FLIGHT,
@@ -63,9 +64,10 @@ class ClientBase:
     ) -> None:
         """``debug`` logs to stderr at DEBUG level, as NemesisDB's client does.
 
-        ``timeout``: default seconds per command (None: no limit). ``connect_timeout``: for TCP and
-        TLS, and again for the WebSocket handshake. ``auto_reconnect``: reconnect with backoff after a
-        lost connection; requests not yet written wait for it (within their timeout).
+        ``timeout``: default seconds per command (None: no limit). ``connect_timeout``: for TCP
+        and TLS, and again for the WebSocket handshake. ``auto_reconnect``: reconnect with
+        backoff after a lost connection; requests not yet written wait for it (within their
+        timeout).
         ``ssl``: None (TLS for wss:// URIs, verified), True (require wss://, verified) or an
         ``ssl.SSLContext``; TLS verification is never turned off silently.
         ``max_in_flight``: requests written and unanswered at once on the connection.
@@ -184,6 +186,39 @@ class ClientBase:
         raise NotImplementedError
 
 
+class Closing:
+    """What an async client's ``close()`` returns: closing has already started (so a plain
+    ``client.close()`` works, as in NemesisDB's client); awaiting it waits for the end."""
+
+    def __init__(self, wait_closed: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._wait_closed = wait_closed
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._wait_closed().__await__()
+
+
+class AsyncLifecycle:
+    """``close_and_wait`` and ``async with`` for the asyncio and trio clients."""
+
+    def close(self) -> Closing:
+        raise NotImplementedError
+
+    async def close_and_wait(self) -> None:
+        await self.close()
+
+    async def __aenter__(self: _Self) -> _Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close_and_wait()
+
+
+_Self = TypeVar("_Self", bound=AsyncLifecycle)
 _debug_handler: logging.Handler | None = None
 
 

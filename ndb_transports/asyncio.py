@@ -12,15 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl as _ssl
-from collections.abc import Generator, Sequence
-from types import TracebackType
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from ndb_proto.client import ClientProtocol, State
 from ndb_proto.errors import ClientClosedError, ResponseError
 from ndb_proto.events import Connected, ConnectionLost
 from ndb_proto.uri import Endpoint
-from ndb_transports._base import ClientBase, logger
+from ndb_transports._base import AsyncLifecycle, ClientBase, Closing, logger
 from ndb_transports._options import Default
 from ndb_transports._surface_async import AsyncCommands, AsyncSession
 
@@ -63,17 +62,7 @@ class _SocketProtocol(asyncio.Protocol):
             self.client._socket_lost(exc)
 
 
-class _Closing:
-    """What ``close()`` returns: closing has already started; awaiting it waits for the end."""
-
-    def __init__(self, client: NdbClient) -> None:
-        self._client = client
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return self._client.wait_closed().__await__()
-
-
-class NdbClient(ClientBase, AsyncCommands):
+class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
     """A NemesisDB client for asyncio, safe to share between tasks."""
 
     def _setup(self) -> None:
@@ -200,14 +189,14 @@ class NdbClient(ClientBase, AsyncCommands):
 
     # -- closing -------------------------------------------------------------------------------
 
-    def close(self) -> _Closing:
+    def close(self) -> Closing:
         """Start closing now: pending requests fail with `ClientClosedError`. Await the result
         (``await client.close()``) to wait until the connection is closed."""
         proto = self._proto
         if proto is not None:
             proto.close(self._now())
             self._process()
-        return _Closing(self)
+        return Closing(self.wait_closed)
 
     async def wait_closed(self) -> None:
         """Wait until a close has finished (returns at once if the client is not open)."""
@@ -223,20 +212,6 @@ class NdbClient(ClientBase, AsyncCommands):
             # abort() releases the socket on the next loop turn: let it happen before returning,
             # so a loop that stops right after close() leaks nothing.
             await asyncio.wait([dropped.gone], timeout=self.options.close_timeout)
-
-    async def close_and_wait(self) -> None:
-        await self.close()
-
-    async def __aenter__(self) -> NdbClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close_and_wait()
 
     # -- requests ------------------------------------------------------------------------------
 

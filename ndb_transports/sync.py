@@ -392,9 +392,7 @@ class NdbClient(ClientBase, SyncCommands):
         sock = self._sock
         if sock is None:
             return
-        if not (isinstance(sock, _ssl.SSLSocket) and sock.pending() > 0) and not _ready(
-            [sock], 0
-        ):
+        if not (isinstance(sock, _ssl.SSLSocket) and sock.pending() > 0) and not _ready([sock], 0):
             return
         self._recv(proto, sock)
 

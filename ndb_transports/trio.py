@@ -12,8 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import ssl as _ssl
-from collections.abc import Generator, Sequence
-from types import TracebackType
+from collections.abc import Sequence
 from typing import Any
 
 import outcome
@@ -23,7 +22,7 @@ from ndb_proto.client import ClientProtocol, State
 from ndb_proto.errors import ClientClosedError, ResponseError
 from ndb_proto.events import Connected, ConnectionLost
 from ndb_proto.uri import Endpoint
-from ndb_transports._base import ClientBase, logger, state_of
+from ndb_transports._base import AsyncLifecycle, ClientBase, Closing, logger, state_of
 from ndb_transports._options import Default
 from ndb_transports._surface_async import AsyncCommands, AsyncSession
 
@@ -45,17 +44,7 @@ def _only_cancelled(exc: BaseException) -> bool:
     return isinstance(exc, trio.Cancelled)
 
 
-class _Closing:
-    """What ``close()`` returns: closing has already started; awaiting it waits for the end."""
-
-    def __init__(self, client: NdbClient) -> None:
-        self._client = client
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return self._client.wait_closed().__await__()
-
-
-class NdbClient(ClientBase, AsyncCommands):
+class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
     """A NemesisDB client for trio, safe to share between tasks."""
 
     def _setup(self) -> None:
@@ -253,14 +242,14 @@ class NdbClient(ClientBase, AsyncCommands):
 
     # -- closing -------------------------------------------------------------------------------
 
-    def close(self) -> _Closing:
+    def close(self) -> Closing:
         """Start closing now: pending requests fail with `ClientClosedError`. Await the result
         (``await client.close()``) to wait until the connection is closed."""
         proto = self._proto
         if proto is not None:
             proto.close(trio.current_time())
             self._process(proto)
-        return _Closing(self)
+        return Closing(self.wait_closed)
 
     async def wait_closed(self) -> None:
         """Wait until a close has finished (returns at once if the client is not open)."""
@@ -269,20 +258,6 @@ class NdbClient(ClientBase, AsyncCommands):
             await self._runner_done.wait()
         else:
             await trio.lowlevel.checkpoint()
-
-    async def close_and_wait(self) -> None:
-        await self.close()
-
-    async def __aenter__(self) -> NdbClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close_and_wait()
 
     # -- requests ------------------------------------------------------------------------------
 

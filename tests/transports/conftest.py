@@ -4,7 +4,6 @@ the embedded server, and TLS material from trustme."""
 from __future__ import annotations
 
 import ssl
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,31 +22,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/transports/" in item.nodeid and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(DEFAULT_TEST_TIMEOUT))
-
-
-# The embedded server fixtures come from ndb_server.pytest_plugin (loaded with
-# ``-p ndb_server.pytest_plugin`` or through the package's entry point). When it is not loaded,
-# equivalent ones are defined here so this directory still runs on its own.
-if "ndb_server.pytest_plugin" not in sys.modules:
-
-    @pytest.fixture
-    def ndb_server() -> Iterator[ServerThread]:
-        with ServerThread() as server:
-            yield server
-
-    @pytest.fixture
-    def ndb_server_factory() -> Iterator[Callable[..., ServerThread]]:
-        started: list[ServerThread] = []
-
-        def start(**options: Any) -> ServerThread:
-            server = ServerThread(**options)
-            server.start()
-            started.append(server)
-            return server
-
-        yield start
-        for server in started:
-            server.stop()
 
 
 @pytest.fixture(params=FLAVOUR_NAMES)

@@ -1,0 +1,8 @@
+"""The embedded server fixtures (``ndb_server``, ``ndb_server_factory``) come from the
+``ndb_server.pytest_plugin`` entry point once the package is installed; this makes them
+available when the tests run from a bare checkout too."""
+
+import sys
+
+if "ndb_server.pytest_plugin" not in sys.modules:
+    from ndb_server.pytest_plugin import ndb_server, ndb_server_factory  # noqa: F401
