@@ -185,3 +185,12 @@ def test_a_length_not_in_its_shortest_form_is_a_protocol_error(head: bytes) -> N
     (failed,) = channel.receive(head + MASK + b"hello")
     assert isinstance(failed, ChannelFailed) and failed.code == 1002
     assert failed.reason == "invalid frame header"
+
+
+def test_pending_size_counts_queued_bytes() -> None:
+    channel, _ = pair()
+    assert channel.pending_size == 0
+    channel.send_text(b"abc")
+    assert channel.pending_size == 2 + 3  # a server's frame: 2-byte header, unmasked
+    channel.data_to_send()
+    assert channel.pending_size == 0
