@@ -60,8 +60,10 @@ SERVER_VERSION: Final = "0.7.4"
 _BINARY_REPLY: Final = '{"ERR":{"m":"","st":2}}'
 _FAILURE_REPLY: Final = '{"ERR":{"m":"","st":1000}}'
 _RECURSION_HEADROOM: Final = 8000
-"""Recursion limit while handling a request: 1024-deep JSON costs a frame per level to parse,
-copy, query and serialise, on top of the caller's own stack."""
+"""Recursion limit an engine needs: 1024-deep JSON costs a frame per level to parse, copy, query
+and serialise, on top of the caller's own stack. An engine raises the process's limit to this
+once, when it is created, and never lowers it: toggling it per request would race with other
+threads of the process (a client decoding in another thread, say)."""
 
 
 def _random_token() -> int:
@@ -86,6 +88,8 @@ class Engine:
         ``token_source``: random u64 for new session tokens (default ``secrets.randbits(64)``).
         ``wallclock_ns``: nanoseconds since the epoch, naming each save's ``<T>`` directory.
         """
+        if sys.getrecursionlimit() < _RECURSION_HEADROOM:
+            sys.setrecursionlimit(_RECURSION_HEADROOM)
         self._state = State(
             clock=clock,
             wallclock_ns=wallclock_ns,
@@ -108,14 +112,7 @@ class Engine:
 
     def handle_text(self, text: str) -> str:
         """Answer one text message with exactly one compact JSON reply."""
-        limit = sys.getrecursionlimit()
-        if limit < _RECURSION_HEADROOM:
-            sys.setrecursionlimit(_RECURSION_HEADROOM)
-        try:
-            return self._answer(text)
-        finally:
-            if limit < _RECURSION_HEADROOM:
-                sys.setrecursionlimit(limit)
+        return self._answer(text)
 
     def handle_binary(self, data: bytes) -> str:
         """Answer a binary message: the server only processes text (``ERR`` 2)."""

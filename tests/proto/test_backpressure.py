@@ -154,7 +154,7 @@ def test_a_reply_too_deep_to_decode_fails_only_its_request() -> None:
     deep = client.submit(calls.kv_get(["deep"]))
     after = client.submit(calls.kv_count())
     pump(client, server)
-    value = "[" * 3000 + "]" * 3000
+    value = "[" * 20000 + "]" * 20000
     reply = '{"KV_GET_RSP":{"keys":{"deep":' + value + '},"st":1}}'
     client.receive_data(server.text(reply) + server.text('{"KV_COUNT_RSP":{"cnt":4,"st":1}}'), 0)
     events = client.events()
@@ -171,7 +171,7 @@ def test_an_undecodable_reply_for_an_abandoned_request_is_dropped_quietly() -> N
     deep = client.submit(calls.kv_get(["deep"]))
     pump(client, server)
     client.abandon(deep)
-    reply = '{"KV_GET_RSP":{"keys":{"deep":' + "[" * 3000 + "]" * 3000 + '},"st":1}}'
+    reply = '{"KV_GET_RSP":{"keys":{"deep":' + "[" * 20000 + "]" * 20000 + '},"st":1}}'
     client.receive_data(server.text(reply), 0)
     assert [type(e) for e in client.events()] == [UndecodableData]
     assert client.in_flight == 0
@@ -181,7 +181,7 @@ def test_an_undecodable_reply_named_otherwise_is_a_violation() -> None:
     client, server = open_client(auto_reconnect=False)
     client.submit(calls.kv_get(["a"]))
     pump(client, server)
-    client.receive_data(server.text('{"KV_COUNT_RSP":{"cnt":' + "[" * 3000 + "}}"), 0)
+    client.receive_data(server.text('{"KV_COUNT_RSP":{"cnt":' + "[" * 20000 + "}}"), 0)
     assert any(isinstance(e, ConnectionLost) for e in client.events())
 
 
