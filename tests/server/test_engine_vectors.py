@@ -11,7 +11,6 @@ oversize frames larger than the scenario's ``maxPayload`` are the network layer'
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,9 @@ from typing import Any
 import pytest
 
 from ndb_server import Engine
+from tests.vectors import load
 
-_VECTORS_DIR = Path(
-    os.environ.get("NDB_VECTORS_DIR")
-    or Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
-)
-_VECTORS = json.loads((_VECTORS_DIR / "nemesisdb-0.7.4.json").read_text(encoding="utf-8"))
+_VECTORS = load()
 _SCENARIOS: list[dict[str, Any]] = _VECTORS["scenarios"]
 _SWEEP_PERIOD = 5.0
 
