@@ -227,8 +227,12 @@ class ClientProtocol:
         if state is State.OPEN or state is State.CONNECTING:
             self._lose(now, ConnectionLostError("reconnect() was called"))
 
-    def connection_made(self, endpoint: Endpoint, now: float) -> None:
-        """The transport opened a socket (TLS included) to ``endpoint``: start the handshake."""
+    def connection_made(
+        self, endpoint: Endpoint, now: float, *, started: float | None = None
+    ) -> None:
+        """The transport opened a socket (TLS included) to ``endpoint``: start the handshake.
+        ``started`` is when the attempt began: ``connect_timeout`` covers it all, TCP and TLS
+        included (by default it counts from ``now``)."""
         if self._state not in (State.NEW, State.IDLE):
             raise LocalProtocolError(f"connection_made() in state {self._state.value}")
         self._state = State.CONNECTING
@@ -244,7 +248,7 @@ class ClientProtocol:
                 extra_headers=self.extra_headers,
             )
         )
-        self._deadline = now + self.connect_timeout
+        self._deadline = (now if started is None else started) + self.connect_timeout
 
     def connection_failed(self, error: BaseException, now: float) -> None:
         """The transport could not open a socket to the planned endpoint. (After `close`, which

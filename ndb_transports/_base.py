@@ -64,8 +64,8 @@ class ClientBase:
     ) -> None:
         """``debug`` logs to stderr at DEBUG level, as NemesisDB's client does.
 
-        ``timeout``: default seconds per command (None: no limit). ``connect_timeout``: for TCP
-        and TLS, and again for the WebSocket handshake. ``auto_reconnect``: reconnect with
+        ``timeout``: default seconds per command (None: no limit). ``connect_timeout``: for TCP,
+        TLS and the WebSocket handshake together. ``auto_reconnect``: reconnect with
         backoff after a lost connection; requests not yet written wait for it (within their
         timeout).
         ``ssl``: None (TLS for wss:// URIs, verified), True (require wss://, verified) or an

@@ -39,6 +39,7 @@ class _SocketProtocol(asyncio.Protocol):
         self.client = client
         self.endpoint = endpoint
         self.transport: asyncio.Transport | None = None
+        self.started = asyncio.get_running_loop().time()
         self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -266,7 +267,7 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
             return
         self._drop_socket()
         self._socket = socket
-        proto.connection_made(socket.endpoint, self._now())
+        proto.connection_made(socket.endpoint, self._now(), started=socket.started)
         self._process()
 
     def _socket_lost(self, exc: Exception | None) -> None:

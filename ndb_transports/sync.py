@@ -146,6 +146,7 @@ class NdbClient(ClientBase, SyncCommands):
 
     def _connect(self, proto: ClientProtocol, endpoint: Endpoint) -> bool:
         """One attempt, run by the thread that holds the busy role. True once open."""
+        started = self._now()
         context = self.options.ssl_context(endpoint)
         timeout = self.options.connect_timeout
         try:
@@ -168,7 +169,7 @@ class NdbClient(ClientBase, SyncCommands):
                 return False
             self._sock = sock
             self._waker_pair()
-            proto.connection_made(endpoint, self._now())
+            proto.connection_made(endpoint, self._now(), started=started)
             self._process(proto)
         while True:
             with self._lock:

@@ -140,6 +140,7 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
 
     async def _connect_and_serve(self, proto: ClientProtocol, endpoint: Endpoint) -> bool:
         """One connection, from TCP connect to its end. True if the handshake succeeded."""
+        started = trio.current_time()
         context = self.options.ssl_context(endpoint)
         try:
             with trio.fail_after(self.options.connect_timeout):
@@ -163,7 +164,7 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
         try:
             async with trio.open_nursery() as nursery:
                 self._connection_scope = nursery.cancel_scope
-                proto.connection_made(endpoint, trio.current_time())
+                proto.connection_made(endpoint, trio.current_time(), started=started)
                 self._process(proto)  # writes the upgrade request, arms the handshake deadline
                 nursery.start_soon(self._writer, proto, stream)
                 nursery.start_soon(self._reader, proto, stream)

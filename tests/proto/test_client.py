@@ -894,3 +894,11 @@ def test_connection_failed_after_close_is_ignored() -> None:
     client.close(0.0)
     client.connection_failed(OSError("too late"), 0.1)  # an attempt that raced with close()
     assert client.state is State.CLOSED
+
+
+def test_connect_timeout_counts_from_the_start_of_the_attempt() -> None:
+    client = ClientProtocol(URI, connect_timeout=3.0)
+    plan = client.next_connect(10.0)
+    assert plan is not None
+    client.connection_made(plan.endpoint, 12.5, started=10.0)  # TCP and TLS took 2.5 s
+    assert client.next_deadline() == 13.0
