@@ -152,6 +152,7 @@ class ClientProtocol:
         self._pong_deadline: float | None = None
         self._pings_sent = 0
         self._reconnect_requested = False
+        self._has_connected = False
 
     # -- introspection -----------------------------------------------------------------------
 
@@ -205,6 +206,19 @@ class ClientProtocol:
         return data
 
     # -- connecting --------------------------------------------------------------------------
+
+    @property
+    def has_connected(self) -> bool:
+        """Whether a connection has ever opened."""
+        return self._has_connected
+
+    @property
+    def open_failed(self) -> bool:
+        """Whether ``open()`` should give up: every server of the pool has been tried once (the
+        first round, which never waits) and no connection has opened."""
+        return not self._has_connected and self._reconnector.failures >= len(
+            self._reconnector.endpoints
+        )
 
     def next_connect(self, now: float, *, manual: bool = False) -> ConnectPlan | None:
         """Where and when the next connection attempt should go, or None when no attempt is
@@ -342,6 +356,7 @@ class ClientProtocol:
                 self._deadline = None
                 self._reconnector.succeeded(now)
                 self._reconnect_requested = False
+                self._has_connected = True
                 self._pings_sent = 0
                 self._pong_deadline = None
                 self._ping_at = None if self.ping_interval is None else now + self.ping_interval

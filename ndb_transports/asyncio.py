@@ -101,10 +101,8 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
         self._closed_event = asyncio.Event()
         self._wake = asyncio.Event()
         try:
-            for _ in proto.endpoints:
-                plan = proto.next_connect(loop.time())
-                if plan is None:  # closed meanwhile
-                    break
+            # The first round: the core says when every server has been tried once.
+            while not proto.open_failed and (plan := proto.next_connect(loop.time())):
                 if await self._connect(proto, plan.endpoint):
                     self._runner = loop.create_task(self._maintain(proto))
                     return True

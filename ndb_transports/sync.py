@@ -126,10 +126,11 @@ class NdbClient(ClientBase, SyncCommands):
             self._proto = proto
             self._busy = True
         try:
-            for _ in proto.endpoints:
+            # The first round: the core says when every server has been tried once.
+            while True:
                 with self._lock:
-                    plan = proto.next_connect(self._now())
-                if plan is None:  # closed meanwhile
+                    plan = None if proto.open_failed else proto.next_connect(self._now())
+                if plan is None:
                     break
                 if self._connect(proto, plan.endpoint):
                     self._start_keepalive()

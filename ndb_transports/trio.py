@@ -49,12 +49,10 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
 
     def _setup(self) -> None:
         self._waiters: dict[int, trio.lowlevel.Task] = {}
-        self._connection_scope: trio.CancelScope | None = None
         self._timer_scope: trio.CancelScope | None = None
         self._write_ready = trio.Event()
         self._wake = trio.Event()
         self._changed = trio.Event()
-        self._opened: bool | None = None
         self._runner_done = trio.Event()
         self._runner_done.set()  # no run yet
 
@@ -78,18 +76,18 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
         await self._runner_done.wait()
         self._proto = proto
         self._runner_done = trio.Event()
-        self._opened = None
         self._changed = trio.Event()
         trio.lowlevel.spawn_system_task(self._run, proto, name="ndb-trio-connection")
         try:
-            while self._opened is None:
+            # Until a connection opens, or the run ends (the core's first round failed).
+            while not proto.has_connected and not self._runner_done.is_set():
                 await self._changed.wait()
         except BaseException:
             self._abort(proto)
             raise
-        if not self._opened:
+        if not proto.has_connected:
             self._abort(proto)
-        return bool(self._opened)
+        return proto.has_connected
 
     def _abort(self, proto: ClientProtocol) -> None:
         proto.close(trio.current_time())
@@ -108,17 +106,14 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
             if not _only_cancelled(exc):
                 logger.exception("the trio connection task failed")
         finally:
-            if self._opened is None:
-                self._opened = False
             self._runner_done.set()
             self._signal()
 
     async def _maintain(self, proto: ClientProtocol) -> None:
-        first_round = len(proto.endpoints)
         while proto.state is not State.CLOSED:
-            plan = None
-            if proto.state in (State.IDLE, State.NEW):
-                plan = proto.next_connect(trio.current_time())
+            if proto.open_failed:
+                return  # open() returns False
+            plan = proto.next_connect(trio.current_time())
             if plan is None:
                 await self._wake.wait()
                 self._wake = trio.Event()
@@ -128,18 +123,10 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
                     await self._wake.wait()
                 self._wake = trio.Event()
                 continue
-            connected = await self._connect_and_serve(proto, plan.endpoint)
-            if self._opened is None:
-                if connected:
-                    continue
-                first_round -= 1
-                if first_round == 0:
-                    self._opened = False
-                    self._signal()
-                    return
+            await self._connect_and_serve(proto, plan.endpoint)
 
-    async def _connect_and_serve(self, proto: ClientProtocol, endpoint: Endpoint) -> bool:
-        """One connection, from TCP connect to its end. True if the handshake succeeded."""
+    async def _connect_and_serve(self, proto: ClientProtocol, endpoint: Endpoint) -> None:
+        """One connection, from TCP connect to its end."""
         started = trio.current_time()
         context = self.options.ssl_context(endpoint)
         try:
@@ -156,37 +143,26 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
         except _CONNECT_ERRORS as exc:
             logger.info("could not connect to %s: %r", endpoint.uri, exc)
             proto.connection_failed(exc, trio.current_time())
-            return False
+            return
         if proto.state is State.CLOSED:
             await trio.aclose_forcefully(stream)
-            return False
-        connected = False
+            return
         try:
             async with trio.open_nursery() as nursery:
-                self._connection_scope = nursery.cancel_scope
                 proto.connection_made(endpoint, trio.current_time(), started=started)
                 self._process(proto)  # writes the upgrade request, arms the handshake deadline
                 nursery.start_soon(self._writer, proto, stream)
                 nursery.start_soon(self._reader, proto, stream)
-                while True:
+                while proto.state in (State.OPEN, State.CONNECTING, State.CLOSING):
                     await self._changed.wait()
-                    if proto.state is State.OPEN:
-                        connected = True
-                        if self._opened is None:
-                            self._opened = True
-                            self._signal()
-                    if proto.state not in (State.OPEN, State.CONNECTING, State.CLOSING):
-                        break
                 nursery.cancel_scope.cancel()
         finally:
-            self._connection_scope = None
             leftover = proto.data_to_send() if state_of(proto) is not State.CLOSED else b""
             if leftover:
                 with trio.move_on_after(0.5):
                     with contextlib.suppress(*_STREAM_ERRORS):
                         await stream.send_all(leftover)
             await trio.aclose_forcefully(stream)
-        return connected
 
     async def _reader(self, proto: ClientProtocol, stream: trio.abc.Stream) -> None:
         while True:

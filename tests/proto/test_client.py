@@ -902,3 +902,22 @@ def test_connect_timeout_counts_from_the_start_of_the_attempt() -> None:
     assert plan is not None
     client.connection_made(plan.endpoint, 12.5, started=10.0)  # TCP and TLS took 2.5 s
     assert client.next_deadline() == 13.0
+
+
+def test_open_fails_once_every_server_of_the_pool_failed_once() -> None:
+    client = ClientProtocol(["ws://a", "ws://b"], random=lambda: 0.0)
+    assert not client.open_failed and not client.has_connected
+    client.connection_failed(OSError("refused"), 0.0)
+    assert not client.open_failed  # b is still to be tried
+    client.connection_failed(OSError("refused"), 0.0)
+    assert client.open_failed
+
+
+def test_a_refused_handshake_counts_in_the_first_round_and_an_open_ends_it() -> None:
+    client = ClientProtocol(URI)
+    server = FakeServer(reject=404)
+    server.receive(start(client))
+    client.receive_data(server.data_to_send(), 0.0)
+    assert client.open_failed
+    client2, _ = open_client()
+    assert client2.has_connected and not client2.open_failed
