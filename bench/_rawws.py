@@ -14,6 +14,37 @@ import struct
 from urllib.parse import urlsplit
 
 
+def xor_mask(payload: bytes, mask: bytes) -> bytes:
+    """Mask (or unmask) ``payload`` with the 4-byte ``mask`` repeated (RFC 6455 5.3)."""
+    size = len(payload)
+    key = int.from_bytes((mask * (size // 4 + 1))[:size], "big")
+    return (int.from_bytes(payload, "big") ^ key).to_bytes(size, "big")
+
+
+def frame_extent(buf: bytearray, pos: int) -> tuple[int, int] | None:
+    """Where the payload of the frame starting at ``pos`` begins and ends (after its header and
+    masking key), or None while the frame is incomplete."""
+    size = len(buf)
+    if size - pos < 2:
+        return None
+    second = buf[pos + 1]
+    length = second & 0x7F
+    head = 2
+    if length == 126:
+        if size - pos < 4:
+            return None
+        length = (buf[pos + 2] << 8) | buf[pos + 3]
+        head = 4
+    elif length == 127:
+        if size - pos < 10:
+            return None
+        length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+        head = 10
+    start = pos + head + (4 if second & 0x80 else 0)
+    end = start + length
+    return None if end > size else (start, end)
+
+
 def masked_text_frame(payload: bytes, mask: bytes | None = None) -> bytes:
     """One client text frame (FIN, masked, as RFC 6455 requires of clients)."""
     mask = os.urandom(4) if mask is None else mask
@@ -24,9 +55,7 @@ def masked_text_frame(payload: bytes, mask: bytes | None = None) -> bytes:
         header = struct.pack("!BBH", 0x81, 0x80 | 126, size)
     else:
         header = struct.pack("!BBQ", 0x81, 0x80 | 127, size)
-    key = int.from_bytes((mask * (size // 4 + 1))[:size], "big")
-    body = (int.from_bytes(payload, "big") ^ key).to_bytes(size, "big")
-    return header + mask + body
+    return header + mask + xor_mask(payload, mask)
 
 
 class RawClient:
@@ -73,25 +102,9 @@ class RawClient:
         buf = self.buffer
         recv = self.sock.recv
         while count:
-            size = len(buf)
             pos = 0
-            while count and size - pos >= 2:
-                length = buf[pos + 1] & 0x7F
-                head = 2
-                if length == 126:
-                    if size - pos < 4:
-                        break
-                    length = (buf[pos + 2] << 8) | buf[pos + 3]
-                    head = 4
-                elif length == 127:
-                    if size - pos < 10:
-                        break
-                    length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-                    head = 10
-                end = pos + head + length
-                if end > size:
-                    break
-                pos = end
+            while count and (extent := frame_extent(buf, pos)) is not None:
+                pos = extent[1]
                 count -= 1
             if pos:
                 del buf[:pos]

@@ -21,6 +21,8 @@ import hashlib
 import signal
 import struct
 
+from _rawws import frame_extent, xor_mask
+
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 DEFAULT_REPLY = '{"KV_SET_RSP":{"st":1}}'
 
@@ -35,12 +37,6 @@ def server_frame(opcode: int, payload: bytes) -> bytes:
     else:
         header = struct.pack("!BBQ", 0x80 | opcode, 127, size)
     return header + payload
-
-
-def _unmask(payload: bytes, mask: bytes) -> bytes:
-    n = len(payload)
-    key = int.from_bytes((mask * (n // 4 + 1))[:n], "big")
-    return (int.from_bytes(payload, "big") ^ key).to_bytes(n, "big")
 
 
 def _accept(request: bytes) -> bytes | None:
@@ -89,25 +85,10 @@ class CannedConnection(asyncio.Protocol):
             self.upgraded = True
         replies = 0
         out: list[bytes] = []
-        pos, size = 0, len(buf)
-        while size - pos >= 2:
-            b0, b1 = buf[pos], buf[pos + 1]
-            length = b1 & 0x7F
-            head = 2
-            if length == 126:
-                if size - pos < 4:
-                    break
-                length = (buf[pos + 2] << 8) | buf[pos + 3]
-                head = 4
-            elif length == 127:
-                if size - pos < 10:
-                    break
-                length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-                head = 10
-            mask_len = 4 if b1 & 0x80 else 0
-            end = pos + head + mask_len + length
-            if end > size:
-                break
+        pos = 0
+        while (extent := frame_extent(buf, pos)) is not None:
+            start, end = extent
+            b0 = buf[pos]
             opcode = b0 & 0x0F
             if opcode < 0x8:  # text, binary or continuation
                 if b0 & 0x80:  # FIN: a complete message
@@ -116,9 +97,9 @@ class CannedConnection(asyncio.Protocol):
                 if replies:
                     out.append(self.reply * replies)
                     replies = 0
-                payload = bytes(buf[pos + head + mask_len : end])
-                if mask_len:
-                    payload = _unmask(payload, bytes(buf[pos + head : pos + head + 4]))
+                payload = bytes(buf[start:end])
+                if buf[pos + 1] & 0x80:  # masked: the key is the 4 bytes before the payload
+                    payload = xor_mask(payload, bytes(buf[start - 4 : start]))
                 out.append(server_frame(0xA, payload))
             elif opcode == 0x8:  # close -> close 1000, then hang up
                 if replies:

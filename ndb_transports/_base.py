@@ -125,6 +125,8 @@ class ClientBase:
         return self.options.timeout if isinstance(timeout, Default) else timeout
 
     def _new_protocol(self, uris: Sequence[str]) -> ClientProtocol:
+        if isinstance(uris, str):
+            raise TypeError("uris must be a list of URIs; use open(uri) for one")
         return self.options.protocol(uris)
 
     def _require_protocol(self) -> ClientProtocol:

@@ -90,8 +90,6 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
     async def connect_pool(self, uris: Sequence[str]) -> bool:
         """Connect to the first reachable server of ``uris``; later reconnects rotate through
         them. Returns False when none could be reached."""
-        if isinstance(uris, str):
-            raise TypeError("uris must be a list of URIs; use open(uri) for one")
         proto = self._new_protocol(uris)
         if self._proto is not None:
             await self.close_and_wait()

@@ -254,10 +254,10 @@ class Flavour:
 
         asyncio/trio read in the background and see it at once (wait for ``ready``, by default
         for ``is_connected()`` to turn false). The blocking client has no background reader: it
-        looks at an idle socket before writing only once it has been idle for
-        ``ndb_transports.sync.IDLE_POLL`` seconds, so wait that long."""
+        reads what arrived on an idle socket before its next write, so only give the drop a
+        moment to arrive."""
         if self.is_sync:
-            await self.sleep(getattr(ndb_sync, "IDLE_POLL", 0.0) + 0.1)
+            await self.sleep(0.1)
         else:
             await self.until(ready or (lambda: not client.is_connected()))
 
