@@ -34,6 +34,7 @@ from ndb_proto.validate import (
     check_json,
     check_key_list,
     check_keys_object,
+    check_list,
     check_str,
     check_token,
     check_token_list,
@@ -206,10 +207,7 @@ def kv_update(key: str, path: str, value: Any) -> Request[int]:
 def kv_arr_append(key: str, items: Iterable[Any], name: str | None = None) -> Request[None]:
     """Append ``items`` to the array stored at ``key`` or, with ``name``, to the array member
     ``name`` of the object stored at ``key``."""
-    if isinstance(items, (str, bytes, bytearray, Mapping)) or not isinstance(items, Iterable):
-        raise TypeError(f"items must be a list of JSON values, got {type(items).__name__}")
-    values = list(items)
-    check_json(values, "items")
+    values = check_json(check_list(items, "items", "JSON values"), "items")
     params: Body = {"items": values, "key": check_str(key, "key")}
     if name is not None:
         params["name"] = check_str(name, "name")

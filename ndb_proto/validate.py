@@ -44,11 +44,17 @@ def check_bool(value: Any, param: str) -> bool:
     return value
 
 
+def check_list(value: Any, param: str, of: str) -> list[Any]:
+    """A list, tuple or other iterable, as a list. A bare str, bytes or mapping is refused:
+    iterating it would send its characters or its keys. ``of`` names what the items are."""
+    if isinstance(value, (str, bytes, bytearray, Mapping)) or not isinstance(value, Iterable):
+        raise TypeError(f"{param} must be a list or tuple of {of}, got {_type_name(value)}")
+    return list(value)
+
+
 def check_key_list(keys: Any, param: str, *, allow_empty: bool = True) -> list[str]:
     """A list of key names. A bare str is refused: iterating it would send one key per character."""
-    if isinstance(keys, (str, bytes, bytearray, Mapping)) or not isinstance(keys, Iterable):
-        raise TypeError(f"{param} must be a list or tuple of str key names, got {_type_name(keys)}")
-    names = list(keys)
+    names = check_list(keys, param, "str key names")
     for index, name in enumerate(names):
         if not isinstance(name, str):
             raise TypeError(f"{param}[{index}] must be a str key name, got {_type_name(name)}")
@@ -83,9 +89,8 @@ def check_token(tkn: Any, param: str) -> int:
 
 
 def check_token_list(tkns: Any, param: str) -> list[int]:
-    if isinstance(tkns, (str, bytes, bytearray, Mapping)) or not isinstance(tkns, Iterable):
-        raise TypeError(f"{param} must be a list of int session tokens, got {_type_name(tkns)}")
-    return [check_token(tkn, f"{param}[{index}]") for index, tkn in enumerate(tkns)]
+    tokens = check_list(tkns, param, "int session tokens")
+    return [check_token(tkn, f"{param}[{index}]") for index, tkn in enumerate(tokens)]
 
 
 def check_duration(seconds: Any, param: str) -> int:
