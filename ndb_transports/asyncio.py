@@ -19,7 +19,7 @@ from ndb_proto.client import ClientProtocol, State
 from ndb_proto.errors import ClientClosedError, ResponseError
 from ndb_proto.events import Connected, ConnectionLost
 from ndb_proto.uri import Endpoint
-from ndb_transports._base import AsyncLifecycle, ClientBase, Closing, logger
+from ndb_transports._base import AsyncLifecycle, ClientBase, Closing, logger, state_of
 from ndb_transports._options import Default
 from ndb_transports._surface_async import AsyncCommands, AsyncSession
 
@@ -76,7 +76,6 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
         self._runner: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._attempt: asyncio.Future[bool] | None = None
-        self._closed_event: asyncio.Event | None = None
         self._dropped: _SocketProtocol | None = None  # the last socket closed
         self._changed = asyncio.Event()  # replaced on every connect/lose/close; see _signal
 
@@ -96,7 +95,6 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._proto = proto
-        self._closed_event = asyncio.Event()
         self._wake = asyncio.Event()
         try:
             # The first round: the core says when every server has been tried once.
@@ -197,10 +195,9 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
 
     async def wait_closed(self) -> None:
         """Wait until a close has finished (returns at once if the client is not open)."""
-        event = self._closed_event
         proto = self._proto
-        if event is not None and proto is not None and proto.state is State.CLOSING:
-            await event.wait()
+        while proto is not None and state_of(proto) is State.CLOSING:
+            await self._changed.wait()  # set on Closed, among others
         runner = self._runner
         if runner is not None and proto is not None and proto.state is State.CLOSED:
             await asyncio.gather(runner, return_exceptions=True)
@@ -350,8 +347,6 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
             self._timer = self._timer_at = None
         self._wake.set()
         self._signal()
-        if self._closed_event is not None:
-            self._closed_event.set()
 
     def _drop_socket(self) -> None:
         """Close the socket now. The WebSocket exchange is over (or the connection is being
