@@ -159,7 +159,8 @@ class Pipeline:
 
     def head_expects(self, name: str) -> bool:
         """Whether a reply called ``name`` can belong to the oldest request in flight."""
-        return bool(self._in_flight) and name in (self._in_flight[0].request.command.rsp, "ERR")
+        expected = self.expected_reply()
+        return expected is not None and name in (expected, "ERR")
 
     def reply(self, name: str, body: dict[str, Any], size: int = 0) -> None:
         """Give a decoded reply (``size`` bytes on the wire) to the oldest request in flight.
