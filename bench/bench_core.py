@@ -48,9 +48,7 @@ decode = msgspec.json.Decoder().decode
 SET_OBJ = {"user:1": c.USER}
 GET_KEYS = ["user:1"]
 BIG_KEYS = ["blob"]
-BIG_VALUES = {
-    "blob": [{**c.USER, "age": i, "email": f"user{i}@example.com"} for i in range(720)]
-}
+BIG_VALUES = {"blob": [{**c.USER, "age": i, "email": f"user{i}@example.com"} for i in range(720)]}
 
 
 def open_core(max_in_flight: int = BATCH) -> tuple[ClientProtocol, WSConnection]:
