@@ -31,7 +31,11 @@ INT_MAX = 2**64 - 1
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
-DecodeError = msgspec.DecodeError
+
+class DecodeError(ValueError):
+    """A text that is not one JSON value we can read: invalid JSON, invalid UTF-8, or nested
+    deeper than the decoder goes. Ours, so that callers and tests depend on our type and our
+    message rather than on the wording of the JSON library underneath."""
 
 
 def encode(obj: Any) -> bytes:
@@ -46,9 +50,19 @@ def decode(data: bytes | str) -> Any:
     except RecursionError:
         # msgspec gives up on nesting deeper than Python's recursion limit allows.
         raise DecodeError("JSON is nested too deeply to decode") from None
-    except UnicodeDecodeError as exc:
-        # msgspec validates UTF-8 as it decodes bytes, and reports it with the codec's error.
-        raise DecodeError(f"text is not valid UTF-8: {exc}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        # Releases of msgspec differ in how they report invalid UTF-8 (their own DecodeError or
+        # a UnicodeDecodeError, in their own words), so the cause is established here.
+        raise DecodeError(_why_undecodable(data, exc)) from None
+
+
+def _why_undecodable(data: bytes | str, exc: Exception) -> str:
+    if isinstance(data, bytes):
+        try:
+            data.decode()
+        except UnicodeDecodeError:
+            return "text is not valid UTF-8"
+    return f"not valid JSON ({exc})"
 
 
 def _describe(where: str, crumb: Any) -> str:

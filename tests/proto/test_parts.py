@@ -351,5 +351,14 @@ def test_pipeline_stall_deadline_comes_before_later_deadlines() -> None:
 def test_decode_reports_invalid_utf8_inside_a_string_as_a_decode_error() -> None:
     from ndb_proto.codec import DecodeError, decode
 
-    with pytest.raises(DecodeError, match="not valid UTF-8"):
+    # Our type and our words, whatever the JSON library underneath says.
+    with pytest.raises(DecodeError, match=r"^text is not valid UTF-8$"):
         decode(b'{"KV_GET_RSP":{"keys":{"a":"\xff"},"st":1}}')
+
+
+@pytest.mark.parametrize("text", [b'{"KV_COUNT_RSP":', '{"KV_COUNT_RSP":', "[1,]", b"nul"])
+def test_decode_reports_invalid_json_as_a_decode_error(text: bytes | str) -> None:
+    from ndb_proto.codec import DecodeError, decode
+
+    with pytest.raises(DecodeError, match=r"^not valid JSON "):
+        decode(text)
