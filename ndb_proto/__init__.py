@@ -10,6 +10,7 @@ out. Every transport (``ndb_transports``) and the embedded server (``ndb_server`
 * `ndb_proto.channel`: WebSocket messages over wsproto, shared with the server.
 """
 
+from ndb_proto._version import __version__
 from ndb_proto.client import ClientProtocol, State
 from ndb_proto.commands import COMMANDS, Command, Request
 from ndb_proto.errors import (
@@ -38,6 +39,7 @@ from ndb_proto.status import Status
 from ndb_proto.uri import Endpoint, parse_uri
 
 __all__ = [
+    "__version__",
     "COMMANDS",
     "Backoff",
     "ClientClosedError",
