@@ -61,9 +61,14 @@ _BINARY_REPLY: Final = '{"ERR":{"m":"","st":2}}'
 _FAILURE_REPLY: Final = '{"ERR":{"m":"","st":1000}}'
 _RECURSION_HEADROOM: Final = 8000
 """Recursion limit an engine needs: 1024-deep JSON costs a frame per level to parse, copy, query
-and serialise, on top of the caller's own stack. An engine raises the process's limit to this
-once, when it is created, and never lowers it: toggling it per request would race with other
-threads of the process (a client decoding in another thread, say)."""
+and serialise, on top of the caller's own stack. Importing the engine raises the process's limit
+to this, once, and nothing lowers it: toggling it per request would race with other threads of the
+process (a client decoding in another thread, say), and raising it later, when the first engine
+is created, would change it under whatever is running then (a test runner that saves and restores
+the limit around each test, for one)."""
+
+if sys.getrecursionlimit() < _RECURSION_HEADROOM:
+    sys.setrecursionlimit(_RECURSION_HEADROOM)
 
 
 def _random_token() -> int:
@@ -88,8 +93,6 @@ class Engine:
         ``token_source``: random u64 for new session tokens (default ``secrets.randbits(64)``).
         ``wallclock_ns``: nanoseconds since the epoch, naming each save's ``<T>`` directory.
         """
-        if sys.getrecursionlimit() < _RECURSION_HEADROOM:
-            sys.setrecursionlimit(_RECURSION_HEADROOM)
         self._state = State(
             clock=clock,
             wallclock_ns=wallclock_ns,
