@@ -1,20 +1,26 @@
-"""The getting-started pages' examples run as printed and print what the pages say they print.
+"""The documentation's examples run as printed and print what the pages say they print.
 
-A page marks a runnable example with ``<!-- example -->`` on the line before its fenced
-``python`` block, and may follow it with ``<!-- output -->`` and a fenced ``text`` block holding
-the exact output. Each example starts its own embedded server, so it is run here as a reader
-would run it, in this process, with its standard output captured.
+A getting-started page marks a runnable example with ``<!-- example -->`` on the line before its
+fenced ``python`` block, and may follow it with ``<!-- output -->`` and a fenced ``text`` block
+holding the exact output. Each example starts its own embedded server, so it is run here as a
+reader would run it, in this process, with its standard output captured.
+
+A block marked ``<!-- pytest-example -->`` (the embedded server page) is a test module: its test
+functions are called with the real fixtures they name.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-PAGES = Path(__file__).resolve().parents[2] / "docs" / "getting-started"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+PAGES = DOCS / "getting-started"
 EXAMPLE = re.compile(
     r"<!-- example -->\n```python\n(?P<code>.*?)```\n"
     r"(?:(?:(?!```).)*?<!-- output -->\n```text\n(?P<output>.*?)```)?",
@@ -67,3 +73,24 @@ def test_example_runs_and_prints_what_the_page_shows(
     printed = capsys.readouterr().out
     if output is not None:
         assert printed == output
+
+
+def pytest_examples() -> list[str]:
+    text = (DOCS / "embedded-server.md").read_text("utf-8")
+    return re.findall(r"<!-- pytest-example -->\n```python\n(.*?)```", text, re.S)
+
+
+def test_the_embedded_server_page_has_a_fixture_example() -> None:
+    assert len(pytest_examples()) == 1
+
+
+@pytest.mark.parametrize("code", pytest_examples())
+def test_fixture_example_passes_with_the_real_fixtures(
+    code: str, request: pytest.FixtureRequest
+) -> None:
+    namespace: dict[str, Any] = {"__name__": "doc_example"}
+    exec(compile(code, "embedded-server.md", "exec"), namespace)
+    tests = [value for name, value in namespace.items() if name.startswith("test_")]
+    assert len(tests) == 2
+    for test in tests:
+        test(**{name: request.getfixturevalue(name) for name in inspect.signature(test).parameters})
