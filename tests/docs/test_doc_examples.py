@@ -94,3 +94,12 @@ def test_fixture_example_passes_with_the_real_fixtures(
     assert len(tests) == 2
     for test in tests:
         test(**{name: request.getfixturevalue(name) for name in inspect.signature(test).parameters})
+
+
+def test_the_api_reference_lists_every_core_module() -> None:
+    """A module added to ndb_proto must get its section in the API reference."""
+    package = DOCS.parent / "ndb_proto"
+    modules = {path.stem for path in package.glob("*.py") if not path.stem.startswith("_")}
+    page = (DOCS / "reference" / "ndb_proto.md").read_text("utf-8")
+    listed = set(re.findall(r"^::: ndb_proto\.(\w+)$", page, re.M))
+    assert listed == modules
