@@ -1,7 +1,7 @@
 """Reply statuses (the ``st`` member) of NemesisDB 0.7.4.
 
 Names follow the server source (``RequestStatus`` in ``core/NemesisCommon.h``), which is what the
-wire carries; PROTOCOL.md section 5 maps them to the documentation's names.
+wire carries; docs/protocol.md §5 maps them to the documentation's names.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ``KV_SET`` and ``SH_SET`` (and GET, ADD, RMV, CLEAR, COUNT, CONTAINS, KEYS, CLEAR_SET) run the
 same operation, on the KV store or on one session's map. The SH flavour differs only in the
-steps around it (PROTOCOL.md §9.11): parameters are validated first, then ``tkn`` is read and the
+steps around it (docs/protocol.md §9.11): parameters are checked first, then ``tkn`` is read and the
 session looked up (either failing gives ``{"m":"","st":100,"tkn":null}``), then the session's
 expiry is extended if the command and the session's flags say so, and only then the operation
 runs.

@@ -121,7 +121,7 @@ class NotAppendable(Exception):
 
 
 def arr_append(store: Map, name: str, member: str | None, items: list[object]) -> None:
-    """Append ``items`` to ``store[name]`` or to its member ``member`` (see PROTOCOL.md §7.12)."""
+    """Append ``items`` to ``store[name]`` or to its member ``member`` (docs/protocol.md §7.12)."""
     value = store[name]
     if member is None:
         if not isinstance(value, list):

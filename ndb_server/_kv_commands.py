@@ -1,4 +1,4 @@
-"""Handlers for the KV-only commands: FIND, UPDATE, ARR_APPEND, SAVE and LOAD (PROTOCOL.md §7).
+"""Handlers for the KV-only commands: FIND, UPDATE, ARR_APPEND, SAVE and LOAD (docs/protocol.md §7).
 
 An exception escaping one of these handlers becomes ``{"ERR":{"m":"","st":1000}}`` in the
 dispatcher, as in the server: that is how an invalid path reaches ``KV_UPDATE``'s client and how

@@ -1,4 +1,4 @@
-"""Datasets on disk, in the layout NemesisDB 0.7.4 writes and reads (PROTOCOL.md §7.13, §7.14).
+"""Datasets on disk, in the layout NemesisDB 0.7.4 writes and reads (docs/protocol.md §7.13, §7.14).
 
 A dataset called ``<name>`` lives in ``<root>/<name>/<T>/`` where ``<T>`` is a wall-clock
 nanosecond count; a load picks the largest ``<T>``. Each ``<T>`` holds ``md/md.json``

@@ -1,6 +1,6 @@
 """Status codes, the three error-reply shapes and the common parameter validation.
 
-PROTOCOL.md §5 (status values), §6 (validation) and §12 gotcha 1 (error shapes):
+docs/protocol.md §5 (status values), §6 (validation) and §12 item 1 (error shapes):
 
 * ``envelope_error`` -> ``{"ERR":{"m":"","st":N}}``: no ``tkn``, not the command's name;
 * ``command_error`` -> ``{"<CMD>_RSP":{"m":"...","st":N,"tkn":null}}``: validation errors and

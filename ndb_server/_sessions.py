@@ -1,4 +1,4 @@
-"""Sessions: token -> own key map, with the expiry model of PROTOCOL.md §9.2.
+"""Sessions: token -> own key map, with the expiry model of docs/protocol.md §9.2.
 
 Time comes only from the injected monotonic clock (seconds, float). A session with
 ``duration > 0`` expires at ``start + duration``; ``sweep`` (the server's 5-second monitor body)

@@ -1,4 +1,4 @@
-"""Handlers for the session-management commands (PROTOCOL.md §9.3-§9.10).
+"""Handlers for the session-management commands (docs/protocol.md §9.3-§9.10).
 
 ``SH_NEW``, ``SH_END``, ``SH_INFO``, ``SH_INFO_ALL``, ``SH_EXISTS``, ``SH_END_ALL``, ``SH_SAVE`` and
 ``SH_LOAD``; the session data commands come from ``_data_commands``. An exception escaping one

@@ -1,6 +1,6 @@
 """JSON text <-> Python values, following the jsoncons rules NemesisDB 0.7.4 shows on the wire.
 
-PROTOCOL.md §2.3 lists what a client can observe of the server's JSON library. This module
+docs/protocol.md §2.3 lists what a client can observe of the server's JSON library. This module
 reproduces it with plain Python values:
 
 * objects are ``dict`` with their members sorted by key (jsoncons keeps objects sorted, so a

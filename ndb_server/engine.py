@@ -1,7 +1,7 @@
 """The NemesisDB 0.7.4 server engine: one request text in, exactly one reply text out.
 
 ``Engine`` holds the whole server state (KV store, sessions, settings) and answers requests the
-way the real server does on the wire (PROTOCOL.md §3 dispatch, §6-§9 commands). It does no I/O
+way the real server does on the wire (docs/protocol.md §3 dispatch, §6-§9 commands). It does no I/O
 except reading and writing datasets under ``persist_dir``: no sockets, threads or clock reads.
 Time comes from the injected monotonic ``clock``; the network layer calls ``sweep_expired``
 every 5 seconds, which is the server's session-expiry monitor. Frame size limits and invalid
@@ -142,7 +142,7 @@ class Engine:
             return _FAILURE_REPLY
 
     def _dispatch(self, name: str, body: object) -> Reply:
-        """PROTOCOL.md §3 steps 4-9 for a request ``{name: body}``."""
+        """docs/protocol.md §3 steps 4-9 for a request ``{name: body}``."""
         rsp = f"{name}_RSP"
         if not isinstance(body, dict) or "_" not in name:
             return command_error(rsp, St.COMMAND_SYNTAX)

@@ -218,7 +218,7 @@ PROTOCOL_STATUSES = {
     120: "SAVE_START", 121: "SAVE_COMPLETE", 122: "SAVE_DIR_WRITE_FAIL", 123: "SAVE_ERROR",
     140: "LOADING", 141: "LOAD_COMPLETE", 142: "LOAD_ERROR", 1000: "UNKNOWN",
 }  # fmt: skip
-"""PROTOCOL.md section 5, code names in upper snake case."""
+"""docs/protocol.md §5, code names in upper snake case."""
 
 
 def test_statuses_are_those_of_the_protocol() -> None:

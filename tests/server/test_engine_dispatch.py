@@ -1,4 +1,4 @@
-"""PROTOCOL.md §3 dispatch, the three error shapes and validation order (§6)."""
+"""docs/protocol.md §3 dispatch, the three error shapes and validation order (§6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The jsoncons value rules of PROTOCOL.md §2.3 as seen through requests and replies."""
+"""The jsoncons value rules of docs/protocol.md §2.3 as seen through requests and replies."""
 
 from __future__ import annotations
 

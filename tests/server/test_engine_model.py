@@ -1,6 +1,6 @@
 """Random KV and SH command sequences, checked reply by reply against a plain-dict model.
 
-The model is written from PROTOCOL.md, independently of the engine's code: the KV store and each
+The model follows docs/protocol.md, independently of the engine's code: the KV store and each
 session are dicts, values are normalised the way jsoncons stores them (integers outside
 i64/u64 become strings), and session expiry follows §9.2 with the sweep run every 5 s of fake
 time.

@@ -1,4 +1,4 @@
-"""Session tokens and the expiry model (PROTOCOL.md §9), driven by a fake clock."""
+"""Session tokens and the expiry model (docs/protocol.md §9), driven by a fake clock."""
 
 from __future__ import annotations
 

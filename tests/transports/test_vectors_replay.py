@@ -42,7 +42,7 @@ _TOKEN_KEY_LIST = {"SH_GET": "sh_get", "SH_RMV": "sh_rmv", "SH_CONTAINS": "sh_co
 
 
 def _strings(items: list[Any]) -> list[str]:
-    # The server ignores items that are not strings in these lists (PROTOCOL.md §12.8).
+    # The server ignores items that are not strings in these lists (docs/protocol.md §12 item 8).
     return [item for item in items if isinstance(item, str)]
 
 
