@@ -1,0 +1,35 @@
+"""The library does not pay for its command line: importing it loads none of the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+CHECK = """
+import sys
+import ndb_proto, ndb_proto.calls, ndb_transports
+import ndb_transports.asyncio, ndb_transports.sync, ndb_transports.trio
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in {
+    "ndb_cli", "prompt_toolkit", "pygments", "ndb_server", "argparse", "difflib", "json"})
+print(",".join(loaded))
+"""
+
+
+def test_importing_the_library_imports_nothing_the_cli_needs() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CHECK], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == ""
+
+
+def test_the_one_shot_mode_does_not_import_the_shell_or_the_server() -> None:
+    code = (
+        "import sys, runpy\n"
+        "sys.argv = ['ndb', 'help']\n"
+        "try:\n    runpy.run_module('ndb_cli', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'prompt_toolkit', 'ndb_server'}), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stderr.strip() == "[]"

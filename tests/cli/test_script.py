@@ -1,0 +1,83 @@
+"""Commands one per line on standard input: pipelined, printed in order, errors by line."""
+
+from __future__ import annotations
+
+import json
+
+from ndb_server.thread import ServerThread
+from tests.cli.helpers import run_ndb
+from tests.transports.proxy import Proxy
+
+SCRIPT = """\
+# comments and blank lines are skipped
+kv_set {"a": 1}
+kv_get a
+
+kv_set {"a":
+  [2, 3]}
+kv_get --key a
+kv_count
+sh_create
+sh_set $tkn {"x": "y"}
+sh_get $tkn x
+kv_keys
+kv_get $_
+"""
+
+
+def test_results_in_line_order_with_variables(ndb_server: ServerThread) -> None:
+    result = run_ndb(url=ndb_server.url, stdin=SCRIPT)
+    assert (result.status, result.err) == (0, "")
+    lines = result.out.splitlines()
+    assert json.loads(lines[0]) == {"a": 1}
+    assert json.loads(lines[1]) == [2, 3]
+    assert lines[2] == "1"
+    token = int(lines[3])
+    assert json.loads(lines[4]) == {"x": "y"}
+    assert json.loads(lines[5]) == ["a"]
+    assert json.loads(lines[6]) == {"a": [2, 3]}
+    assert len(lines) == 7
+    assert token > 0
+
+
+def test_commands_are_pipelined_over_one_connection(ndb_server: ServerThread) -> None:
+    script = "".join(f'kv_set {{"k{i}": {i}}}\nkv_get --key k{i}\n' for i in range(200))
+    with Proxy.for_url(ndb_server.url) as proxy:
+        result = run_ndb(url=proxy.url, stdin=script)
+        frames = sorted(proxy.frames_of("c2s", 1) + proxy.frames_of("s2c", 1), key=lambda f: f.at)
+        connections = len(proxy.accepted)
+    assert result.status == 0
+    assert result.out.splitlines() == [str(i) for i in range(200)]
+    assert connections == 1
+    in_flight = deepest = 0
+    for frame in frames:
+        in_flight += 1 if frame.direction == "c2s" else -1
+        deepest = max(deepest, in_flight)
+    assert deepest > 1  # later lines were sent before earlier replies came back
+
+
+def test_bad_lines_are_reported_by_number_and_the_script_goes_on(
+    ndb_server: ServerThread,
+) -> None:
+    script = 'kv_set {"a": 1}\nkv_nope\nsh_get 1 x\nkv_get a\nkv_get {\n'
+    result = run_ndb(url=ndb_server.url, stdin=script)
+    assert result.status == 2  # the most serious: a usage error beats a refusal
+    assert result.out.splitlines() == ['{"a":1}']
+    errors = result.err.splitlines()
+    assert errors[0].startswith("ndb: line 2: unknown command 'kv_nope'")
+    assert errors[1].startswith("ndb: line 3: SH_GET failed: SESSION_NOT_EXIST (100)")
+    assert errors[2].startswith("ndb: line 5: ")
+    assert len(errors) == 3
+
+
+def test_refusal_alone_exits_1(ndb_server: ServerThread) -> None:
+    result = run_ndb(url=ndb_server.url, stdin="kv_count\nsh_end 5\nkv_count\n")
+    assert result.status == 1
+    assert result.out == "0\n0\n"
+    assert "SESSION_NOT_EXIST (100)" in result.err
+
+
+def test_variable_before_any_result_is_a_usage_error(ndb_server: ServerThread) -> None:
+    result = run_ndb(url=ndb_server.url, stdin="sh_get $tkn x\n")
+    assert result.status == 2
+    assert "$tkn" in result.err
