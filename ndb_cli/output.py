@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 from ndb_proto.session import Session
 
@@ -53,11 +53,19 @@ def colourise(text: str) -> str:
     return _TOKEN.sub(paint, text)
 
 
+class Stream(Protocol):
+    """Where results go: a text file such as ``sys.stdout``."""
+
+    def isatty(self) -> bool: ...
+    def write(self, text: str, /) -> Any: ...
+    def flush(self) -> None: ...
+
+
 class Printer:
     """Prints results in the chosen style; ``pretty``/``colour`` None means: decide by whether
     the stream is a terminal (and colour also by the ``NO_COLOR`` convention)."""
 
-    def __init__(self, stream: TextIO, *, pretty: bool | None, colour: bool | None) -> None:
+    def __init__(self, stream: Stream, *, pretty: bool | None, colour: bool | None) -> None:
         tty = stream.isatty()
         self.stream = stream
         self.pretty = tty if pretty is None else pretty
