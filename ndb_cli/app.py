@@ -129,14 +129,14 @@ async def _shell(args: argparse.Namespace, options: ConnectionOptions) -> Exit:
 
 
 async def _transfer(args: argparse.Namespace, options: ConnectionOptions) -> Exit:
-    from ndb_cli import transfer
+    from ndb_cli.transfer import dump, restore
 
     if len(args.args) != 1:
         raise UsageError(f"usage: ndb {args.command} FILE ('-' for standard in/output)")
     async with _server(options, args.embedded) as target:
         client = await target.connect(auto_reconnect=False)
         try:
-            run = transfer.dump if args.command == "dump" else transfer.restore
+            run = dump if args.command == "dump" else restore
             return await run(client, args.args[0], sys.stderr)
         finally:
             await client.close_and_wait()
