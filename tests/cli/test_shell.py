@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pexpect
 import pytest
 
-from ndb_server.thread import ServerThread
-from tests.cli.terminal import Terminal
-from tests.transports.proxy import Proxy
-
 pytest.importorskip("prompt_toolkit")
+pexpect = pytest.importorskip("pexpect")
+
+from ndb_server.thread import ServerThread  # noqa: E402
+from tests.cli.terminal import Terminal  # noqa: E402
+from tests.transports.proxy import Proxy  # noqa: E402
+
 pytestmark = pytest.mark.timeout(90)
 
 
