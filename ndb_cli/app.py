@@ -30,6 +30,7 @@ VERBS = {
     "help": "help [COMMAND]: the commands, or one command's parameters",
     "dump": "dump FILE: write the KV store to FILE as JSON lines ('-': stdout)",
     "restore": "restore FILE: store the keys of a dump FILE ('-': stdin)",
+    "bench": "bench [OPTIONS]: load generator; ndb bench --help",
 }
 
 
@@ -142,6 +143,26 @@ async def _transfer(args: argparse.Namespace, options: ConnectionOptions) -> Exi
             await client.close_and_wait()
 
 
+def _bench(args: argparse.Namespace, options: ConnectionOptions) -> Exit:
+    from ndb_cli import bench
+
+    settings = bench.parse(args.args)
+    if settings.flavour == "trio":
+        try:
+            import trio  # noqa: F401
+        except ImportError:
+            raise UsageError(
+                "--flavour trio needs trio: pip install 'ndb-nemesisdb[trio]'"
+            ) from None
+    if not args.embedded:
+        return Exit(bench.run(settings, options))
+    from ndb_server.thread import ServerThread
+
+    with ServerThread(max_payload=options.max_message_size) as server:
+        target = ConnectionOptions(**{**options.__dict__, "url": server.url})
+        return Exit(bench.run(settings, target))
+
+
 def _help(args: argparse.Namespace) -> Exit:
     if not args.args:
         print(overview(VERBS))
@@ -174,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             args.command, args.args = "help", [args.command]
         if args.command == "help":
             return _help(args)
+        if args.command == "bench":
+            return _bench(args, options)
         mode = _mode(args)
         return asyncio.run(mode(args, options))
     except KeyboardInterrupt:

@@ -6,6 +6,7 @@ import argparse
 import os
 import ssl
 from dataclasses import dataclass
+from typing import Any
 
 from ndb_transports.asyncio import NdbClient
 
@@ -39,22 +40,30 @@ class ConnectionOptions:
             return context
         return True if self.tls else None
 
-    async def connect(self, *, auto_reconnect: bool) -> NdbClient:
-        """An open client; `CannotConnect` when the server cannot be reached, ValueError for a
-        malformed URL."""
-        client = NdbClient(
-            timeout=self.timeout,
-            connect_timeout=self.connect_timeout,
-            ssl=self.ssl_option(),
-            auto_reconnect=auto_reconnect,
-            max_message_size=self.max_message_size,
-        )
-        try:
-            opened = await client.open(self.url)
-        except ValueError as exc:
-            raise ValueError(f"--url: {exc}") from None
+    def client_options(self, *, auto_reconnect: bool, **more: Any) -> dict[str, Any]:
+        """The keyword arguments of any flavour's ``NdbClient``."""
+        return {
+            "timeout": self.timeout,
+            "connect_timeout": self.connect_timeout,
+            "ssl": self.ssl_option(),
+            "auto_reconnect": auto_reconnect,
+            "max_message_size": self.max_message_size,
+            **more,
+        }
+
+    def require(self, opened: bool) -> None:
+        """`CannotConnect` unless a client's ``open`` returned True."""
         if not opened:
             raise CannotConnect(f"cannot connect to {self.url}")
+
+    async def connect(self, *, auto_reconnect: bool, **more: Any) -> NdbClient:
+        """An open asyncio client; `CannotConnect` when the server cannot be reached,
+        ValueError for a malformed URL."""
+        client = NdbClient(**self.client_options(auto_reconnect=auto_reconnect, **more))
+        try:
+            self.require(await client.open(self.url))
+        except ValueError as exc:
+            raise ValueError(f"--url: {exc}") from None
         return client
 
 
