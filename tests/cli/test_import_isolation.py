@@ -1,4 +1,6 @@
-"""The library does not pay for its command line: importing it loads none of the CLI."""
+"""The library does not pay for its command line: importing it loads none of the CLI (its own
+modules, the shell's prompt_toolkit, the embedded server that ``--embedded`` starts). Standard
+library modules are not checked: the dependencies' own imports vary with their versions."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import sys
 import ndb_proto, ndb_proto.calls, ndb_transports
 import ndb_transports.asyncio, ndb_transports.sync, ndb_transports.trio
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in {
-    "ndb_cli", "prompt_toolkit", "pygments", "ndb_server", "argparse", "difflib", "json"})
+    "ndb_cli", "prompt_toolkit", "pygments", "ndb_server"})
 print(",".join(loaded))
 """
 
