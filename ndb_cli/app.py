@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -25,6 +26,7 @@ from ndb_cli.runner import Exit, classify, execute, find_command, prepare
 from ndb_cli.script import ScriptRunner
 from ndb_cli.words import Text, UsageError
 from ndb_proto import __version__
+from ndb_transports.asyncio import NdbClient
 
 VERBS = {
     "help": "help [COMMAND]: the commands, or one command's parameters",
@@ -69,17 +71,30 @@ def _error(message: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _server(options: ConnectionOptions, embedded: bool) -> AsyncIterator[ConnectionOptions]:
-    """The options to connect with: with ``embedded``, to a server started here for the run."""
-    if not embedded:
-        yield options
+async def _client(options: ConnectionOptions, auto_reconnect: bool) -> AsyncIterator[NdbClient]:
+    client = await options.connect(auto_reconnect=auto_reconnect)
+    try:
+        yield client
+    finally:
+        await client.close_and_wait()
+
+
+@contextlib.asynccontextmanager
+async def _connected(
+    args: argparse.Namespace, options: ConnectionOptions, *, auto_reconnect: bool = False
+) -> AsyncIterator[tuple[NdbClient, str]]:
+    """An open client and its URL; with ``--embedded``, on a server started here for the run."""
+    if not args.embedded:
+        async with _client(options, auto_reconnect) as client:
+            yield client, options.url
         return
     from ndb_server.server import NdbServer  # only --embedded needs the server
 
     server = NdbServer("127.0.0.1", 0, max_payload=options.max_message_size)
     await server.start()
     try:
-        yield ConnectionOptions(**{**options.__dict__, "url": server.url})
+        async with _client(dataclasses.replace(options, url=server.url), auto_reconnect) as client:
+            yield client, server.url
     finally:
         await server.stop()
 
@@ -87,12 +102,8 @@ async def _server(options: ConnectionOptions, embedded: bool) -> AsyncIterator[C
 async def _one_shot(args: argparse.Namespace, options: ConnectionOptions) -> Exit:
     call = prepare(args.command, [Text(word, verbatim=True) for word in args.args])
     printer = Printer(sys.stdout, pretty=args.pretty, colour=args.color)
-    async with _server(options, args.embedded) as target:
-        client = await target.connect(auto_reconnect=False)
-        try:
-            result = await execute(client, call, raw=args.raw)
-        finally:
-            await client.close_and_wait()
+    async with _connected(args, options) as (client, _):
+        result = await execute(client, call, raw=args.raw)
     if args.raw or not call.spec.returns_nothing:
         printer.show(result)
     return Exit.OK
@@ -105,12 +116,8 @@ async def _script(args: argparse.Namespace, options: ConnectionOptions) -> Exit:
     async def read_line() -> str:
         return await loop.run_in_executor(None, sys.stdin.readline)
 
-    async with _server(options, args.embedded) as target:
-        client = await target.connect(auto_reconnect=False)
-        try:
-            return await ScriptRunner(client, printer, sys.stderr, args.raw).run(read_line)
-        finally:
-            await client.close_and_wait()
+    async with _connected(args, options) as (client, _):
+        return await ScriptRunner(client, printer, sys.stderr, args.raw).run(read_line)
 
 
 async def _shell(args: argparse.Namespace, options: ConnectionOptions) -> Exit:
@@ -121,12 +128,8 @@ async def _shell(args: argparse.Namespace, options: ConnectionOptions) -> Exit:
             f"the interactive shell needs prompt_toolkit ({exc}); install it with "
             "pip install 'ndb-nemesisdb[cli]', or pipe commands into ndb"
         ) from None
-    async with _server(options, args.embedded) as target:
-        client = await target.connect(auto_reconnect=True)
-        try:
-            return await Shell(client, target.url, raw=args.raw).run()
-        finally:
-            await client.close_and_wait()
+    async with _connected(args, options, auto_reconnect=True) as (client, url):
+        return await Shell(client, url, raw=args.raw).run()
 
 
 async def _transfer(args: argparse.Namespace, options: ConnectionOptions) -> Exit:
@@ -134,13 +137,9 @@ async def _transfer(args: argparse.Namespace, options: ConnectionOptions) -> Exi
 
     if len(args.args) != 1:
         raise UsageError(f"usage: ndb {args.command} FILE ('-' for standard in/output)")
-    async with _server(options, args.embedded) as target:
-        client = await target.connect(auto_reconnect=False)
-        try:
-            run = dump if args.command == "dump" else restore
-            return await run(client, args.args[0], sys.stderr)
-        finally:
-            await client.close_and_wait()
+    run = dump if args.command == "dump" else restore
+    async with _connected(args, options) as (client, _):
+        return await run(client, args.args[0], sys.stderr)
 
 
 def _bench(args: argparse.Namespace, options: ConnectionOptions) -> Exit:
@@ -159,8 +158,7 @@ def _bench(args: argparse.Namespace, options: ConnectionOptions) -> Exit:
     from ndb_server.thread import ServerThread
 
     with ServerThread(max_payload=options.max_message_size) as server:
-        target = ConnectionOptions(**{**options.__dict__, "url": server.url})
-        return Exit(bench.run(settings, target))
+        return Exit(bench.run(settings, dataclasses.replace(options, url=server.url)))
 
 
 def _help(args: argparse.Namespace) -> Exit:

@@ -81,3 +81,9 @@ def test_variable_before_any_result_is_a_usage_error(ndb_server: ServerThread) -
     result = run_ndb(url=ndb_server.url, stdin="sh_get $tkn x\n")
     assert result.status == 2
     assert "$tkn" in result.err
+
+
+def test_embedded_server_for_a_script() -> None:
+    result = run_ndb("--embedded", stdin='kv_set {"a": [1]}\nkv_get a\nkv_count\n')
+    assert (result.status, result.err) == (0, "")
+    assert result.out.splitlines() == ['{"a":[1]}', "1"]
