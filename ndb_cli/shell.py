@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from prompt_toolkit import PromptSession, print_formatted_text
 from prompt_toolkit.formatted_text import ANSI, FormattedText
@@ -31,6 +33,8 @@ from ndb_cli.words import is_complete, split_words
 from ndb_proto import __version__
 from ndb_proto.uri import parse_uri
 from ndb_transports.asyncio import NdbClient
+
+T = TypeVar("T")
 
 SHELL_COMMANDS = {
     "help": "help [COMMAND]: the commands, or one command's parameters",
@@ -158,7 +162,10 @@ class Shell:
             return True
         started = time.perf_counter()
         try:
-            result = await execute(self.client, call, raw=self.raw)
+            result = await self._interruptible(execute(self.client, call, raw=self.raw))
+        except asyncio.CancelledError:
+            self._say(YELLOW, "cancelled (if it was sent, the server may still run it)")
+            return True
         except Exception as exc:
             elapsed = time.perf_counter() - started
             code, message = classify(exc)
@@ -176,6 +183,20 @@ class Shell:
             self.printer.show(result)
             self._say(DIM, f"({_ms(elapsed)})")
         return True
+
+    async def _interruptible(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work``; Ctrl-C cancels it (CancelledError) instead of ending the shell. The
+        client keeps a cancelled request's place, so its late reply reaches nobody else."""
+        task = asyncio.ensure_future(work)
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGINT, task.cancel)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - not on this platform
+            return await task
+        try:
+            return await task
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
 
     def _help(self, names: list[str]) -> None:
         try:

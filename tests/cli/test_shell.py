@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,26 @@ def test_embedded_server_tour(history: str) -> None:
     t.child.expect(pexpect.EOF, timeout=20)
     t.child.close()
     assert t.child.exitstatus == 0
+
+
+def test_ctrl_c_cancels_a_waiting_command_and_the_session_goes_on(
+    ndb_server: ServerThread, history: str
+) -> None:
+    with Proxy.for_url(ndb_server.url) as proxy:
+        t = shell(proxy.url, history)
+        t.line('kv_set {"k": 1}')
+        t.wait_for("OK")
+        proxy.stall()  # replies are held back: the next command waits
+        t.line("kv_get k")
+        deadline = time.monotonic() + 20
+        while not any("KV_GET" in text for text in proxy.texts("c2s")):
+            assert time.monotonic() < deadline, "kv_get was not sent"
+            time.sleep(0.02)
+        t.child.sendintr()
+        t.wait_for("cancelled")
+        proxy.resume()  # the late reply to kv_get is dropped, not given to kv_count
+        t.line("kv_count")
+        t.wait_for(r"\n1\n")
+        t.line("kv_get --key k")
+        t.wait_for(r"\n1\n")
+        assert t.finish() == 0
