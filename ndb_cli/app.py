@@ -21,6 +21,7 @@ from typing import Any
 from ndb_cli import connection
 from ndb_cli.connection import CannotConnect, ConnectionOptions
 from ndb_cli.help import command_help, overview
+from ndb_cli.lines import LineReader
 from ndb_cli.output import Printer
 from ndb_cli.runner import Exit, classify, execute, find_command, prepare
 from ndb_cli.script import ScriptRunner
@@ -110,14 +111,10 @@ async def _one_shot(args: argparse.Namespace, options: ConnectionOptions) -> Exi
 
 
 async def _script(args: argparse.Namespace, options: ConnectionOptions) -> Exit:
-    loop = asyncio.get_running_loop()
     printer = Printer(sys.stdout, pretty=args.pretty, colour=args.color)
-
-    async def read_line() -> str:
-        return await loop.run_in_executor(None, sys.stdin.readline)
-
     async with _connected(args, options) as (client, _):
-        return await ScriptRunner(client, printer, sys.stderr, args.raw).run(read_line)
+        reader = LineReader(sys.stdin.fileno())
+        return await ScriptRunner(client, printer, sys.stderr, args.raw).run(reader.readline)
 
 
 async def _shell(args: argparse.Namespace, options: ConnectionOptions) -> Exit:
