@@ -43,11 +43,12 @@ from ndb_proto.channel import (
     PongReceived,
     after_headers,
 )
-from ndb_proto.codec import DecodeError, decode
+from ndb_proto.codec import decode
 from ndb_proto.commands import Request
 from ndb_proto.errors import (
     ClientClosedError,
     ConnectionLostError,
+    DecodeError,
     LocalProtocolError,
     NdbError,
     NdbTimeoutError,

@@ -18,6 +18,9 @@ from typing import Any
 
 import msgspec
 
+# Defined with every other error; re-exported (``as``) where it used to be defined.
+from ndb_proto.errors import DecodeError as DecodeError
+
 MAX_VALUE_DEPTH = 512
 """Deepest nesting of arrays/objects accepted inside a value.
 
@@ -30,12 +33,6 @@ INT_MAX = 2**64 - 1
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
-
-
-class DecodeError(ValueError):
-    """A text that is not one JSON value we can read: invalid JSON, invalid UTF-8, or nested
-    deeper than the decoder goes. Ours, so that callers and tests depend on our type and our
-    message rather than on the wording of the JSON library underneath."""
 
 
 def encode(obj: Any) -> bytes:

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from ndb_proto.codec import encode
-from ndb_proto.errors import RemoteProtocolError
+
+# The reply errors live in ndb_proto.errors; re-exported (``as``) where they used to be defined.
+from ndb_proto.errors import ReplyMismatchError as ReplyMismatchError
+from ndb_proto.errors import ReplyShapeError as ReplyShapeError
 from ndb_proto.status import Status
 
 T = TypeVar("T")
@@ -115,15 +118,6 @@ REPLY_NAMES: dict[str, Command] = {command.rsp: command for command in COMMANDS.
 
 
 # --- reading reply bodies --------------------------------------------------------------------
-
-
-class ReplyShapeError(RemoteProtocolError):
-    """A success reply lacks a member, or has one of the wrong type."""
-
-
-class ReplyMismatchError(RemoteProtocolError):
-    """A reply's contents answer another request (keys that were not asked for, another
-    token): the server dropped a reply, and FIFO matching is off by one."""
 
 
 def ignore(body: Body) -> None:

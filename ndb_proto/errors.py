@@ -1,18 +1,27 @@
-"""The exceptions ndb raises on purpose, as one small hierarchy.
+"""Every exception ndb raises on purpose, in one module and under one root, `NdbError`.
 
-``NdbError`` is the root. What a caller usually catches:
+The tree (what a caller usually catches is marked ``*``)::
 
-* `ResponseError`: the server answered, with a status that is not success for that command.
-* `ConnectionLostError`: the connection went away before the reply came. ``outcome_unknown`` tells
-  whether the request had been written (it may have run) or not (it certainly did not).
-* `NdbTimeoutError`: the request's deadline passed. It is also a `TimeoutError`.
-* `ClientClosedError`: a `ConnectionLostError` because the client was closed (or never opened).
-* `RemoteProtocolError`: the server sent something no NemesisDB 0.7.4 server sends.
-* `LocalProtocolError`: the core was driven in a way it does not allow (a bug in the caller).
+    NdbError
+    ├── ResponseError *             the server answered with a status that is not success
+    ├── ConnectionLostError *       (also a ConnectionError) the connection ended before the reply
+    │   └── ClientClosedError *     ... because the client was closed, or never opened
+    ├── NdbTimeoutError *           (also a TimeoutError) the request's deadline passed
+    ├── ProtocolError
+    │   ├── LocalProtocolError      the core was driven in a way it does not allow (a caller bug)
+    │   └── RemoteProtocolError     the server sent what no NemesisDB 0.7.4 server sends
+    │       ├── ReplyShapeError     a success reply lacks a member or has one of the wrong type
+    │       └── ReplyMismatchError  a reply answers another request (FIFO matching is off)
+    ├── RequestTooLargeError        (also a ValueError) larger than ``max_message_size``
+    └── DecodeError                 (also a ValueError) a text that is not JSON we can read
 
-Invalid arguments are reported with plain `ValueError` / `TypeError` whose message names the
-parameter, before anything is sent. `RequestTooLargeError` is the `ValueError` for a request whose
-encoded size the server would refuse by dropping the connection.
+``ConnectionLostError`` and ``NdbTimeoutError`` carry ``outcome_unknown``: True when the request
+had been written (it may have run; ndb never resends it), False when it was never written.
+
+Invalid arguments are reported, before anything is sent, with plain `ValueError` / `TypeError`
+whose message names the parameter. The two that are also `NdbError` subclasses
+(`RequestTooLargeError`, `DecodeError`) keep ``except ValueError`` working. `ndb_proto.commands`
+and `ndb_proto.codec` re-export the classes that used to live there, so old imports still work.
 """
 
 from __future__ import annotations
@@ -98,9 +107,24 @@ class RemoteProtocolError(ProtocolError):
         super().__init__(message)
 
 
-class RequestTooLargeError(ValueError):
+class ReplyShapeError(RemoteProtocolError):
+    """A success reply lacks a member, or has one of the wrong type."""
+
+
+class ReplyMismatchError(RemoteProtocolError):
+    """A reply's contents answer another request (keys that were not asked for, another
+    token): the server dropped a reply, and FIFO matching is off by one."""
+
+
+class RequestTooLargeError(NdbError, ValueError):
     """The encoded request is larger than ``max_message_size``.
 
     NemesisDB drops the whole connection, with every request in flight, on a message larger than
     its ``maxPayload``, so such a request is refused before it is sent.
     """
+
+
+class DecodeError(NdbError, ValueError):
+    """A text that is not one JSON value we can read: invalid JSON, invalid UTF-8, or nested
+    deeper than the decoder goes. Ours, so that callers and tests depend on our type and our
+    message rather than on the wording of the JSON library underneath."""

@@ -28,11 +28,12 @@ from heapq import heappop, heappush
 from itertools import count
 from typing import Any
 
-from ndb_proto.commands import Command, ReplyMismatchError, Request
+from ndb_proto.commands import Command, Request
 from ndb_proto.errors import (
     NdbError,
     NdbTimeoutError,
     RemoteProtocolError,
+    ReplyMismatchError,
     ResponseError,
 )
 from ndb_proto.events import Event, ReplyReceived, RequestFailed

@@ -22,11 +22,13 @@ from ndb_proto.commands import (
 from ndb_proto.errors import (
     ClientClosedError,
     ConnectionLostError,
+    DecodeError,
     LocalProtocolError,
     NdbError,
     NdbTimeoutError,
     ProtocolError,
     RemoteProtocolError,
+    ReplyMismatchError,
     RequestTooLargeError,
     ResponseError,
 )
@@ -238,8 +240,42 @@ def test_error_hierarchy() -> None:
     assert issubclass(NdbTimeoutError, NdbError) and issubclass(NdbTimeoutError, TimeoutError)
     assert issubclass(LocalProtocolError, ProtocolError)
     assert issubclass(RemoteProtocolError, ProtocolError) and issubclass(ProtocolError, NdbError)
-    assert issubclass(RequestTooLargeError, ValueError)
-    assert not issubclass(RequestTooLargeError, NdbError)
+    # Issue 11: every error ndb raises on purpose is an NdbError; ``except ValueError`` still
+    # catches the two that report bad input.
+    assert issubclass(RequestTooLargeError, ValueError) and issubclass(
+        RequestTooLargeError, NdbError
+    )
+    assert issubclass(DecodeError, ValueError) and issubclass(DecodeError, NdbError)
+    assert issubclass(ReplyShapeError, RemoteProtocolError)
+    assert issubclass(ReplyMismatchError, RemoteProtocolError)
+
+
+def test_every_error_class_is_in_the_errors_module_and_old_imports_still_work() -> None:
+    import importlib
+    import pkgutil
+
+    import ndb_proto
+    from ndb_proto import codec, commands, errors
+
+    def errors_defined_in(module: object) -> list[type[BaseException]]:
+        return [
+            value
+            for value in vars(module).values()
+            if isinstance(value, type)
+            and issubclass(value, BaseException)
+            and value.__module__ == getattr(module, "__name__", None)
+        ]
+
+    for info in pkgutil.iter_modules(ndb_proto.__path__, "ndb_proto."):
+        module = importlib.import_module(info.name)
+        if module is not errors:
+            assert errors_defined_in(module) == [], info.name
+    defined = errors_defined_in(errors)
+    assert all(issubclass(error, errors.NdbError) for error in defined)
+    assert {error.__name__ for error in defined} <= set(ndb_proto.__all__)
+    assert commands.ReplyShapeError is errors.ReplyShapeError
+    assert commands.ReplyMismatchError is errors.ReplyMismatchError
+    assert codec.DecodeError is errors.DecodeError
 
 
 def test_response_error() -> None:
