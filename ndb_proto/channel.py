@@ -19,7 +19,19 @@ from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessag
 from wsproto.utilities import LocalProtocolError as WsLocalProtocolError
 
 from ndb_proto.errors import LocalProtocolError
-from ndb_proto.frames import text_frame, unmask
+from ndb_proto.frames import (
+    FIN,
+    LENGTH_16,
+    LENGTH_64,
+    LENGTH_BITS,
+    MASKED,
+    OP_BINARY,
+    OP_CONTINUATION,
+    OP_TEXT,
+    OPCODE_BITS,
+    text_frame,
+    unmask,
+)
 
 _from_bytes = int.from_bytes
 
@@ -154,26 +166,30 @@ class MessageChannel:
         size = len(buffer)
         pos = 0
         limit = self._limit
+        # The header bits, as locals: this loop runs once per frame. ``whole_text`` is the first
+        # byte of the fast path's frame, an unfragmented text message.
+        whole_text = FIN | OP_TEXT
+        length_bits, length_16, length_64, mask_bit = LENGTH_BITS, LENGTH_16, LENGTH_64, MASKED
         while size - pos >= 2:
             first = buffer[pos]
             second = buffer[pos + 1]
-            length = second & 0x7F
+            length = second & length_bits
             head = 2
-            if length == 126:
+            if length == length_16:
                 if size - pos < 4:
                     break
                 length = _from_bytes(buffer[pos + 2 : pos + 4], "big")
                 head = 4
-                if length < 126:  # RFC 6455 5.2: the shortest length encoding is required
+                if length < length_16:  # RFC 6455 5.2: the shortest length encoding is required
                     return self._fail(out, CLOSE_PROTOCOL_ERROR, bytes(buffer[pos : pos + head]))
-            elif length == 127:
+            elif length == length_64:
                 if size - pos < 10:
                     break
                 length = _from_bytes(buffer[pos + 2 : pos + 10], "big")
                 head = 10
                 if length < 65536:
                     return self._fail(out, CLOSE_PROTOCOL_ERROR, bytes(buffer[pos : pos + head]))
-            masked = second & 0x80
+            masked = second & mask_bit
             if masked:
                 head += 4
             if limit is not None and length > limit:
@@ -183,7 +199,7 @@ class MessageChannel:
             end = pos + head + length
             if end > size:
                 break
-            if first == 0x81 and bool(masked) is self._masked_in and not self._fragmented:
+            if first == whole_text and bool(masked) is self._masked_in and not self._fragmented:
                 if masked:
                     out.append(
                         unmask(
@@ -195,10 +211,10 @@ class MessageChannel:
                     out.append(bytes(buffer[end - length : end]))
             else:
                 frame = bytes(buffer[pos:end])
-                opcode = first & 0x0F
-                if opcode in (1, 2) and not first & 0x80:
+                opcode = first & OPCODE_BITS
+                if opcode in (OP_TEXT, OP_BINARY) and not first & FIN:
                     self._fragmented = True
-                elif opcode == 0 and first & 0x80:
+                elif opcode == OP_CONTINUATION and first & FIN:
                     self._fragmented = False
                 try:
                     self._ws.receive_data(frame)

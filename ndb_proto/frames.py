@@ -17,9 +17,17 @@ _from_bytes = int.from_bytes
 _HEAD16 = struct.Struct("!BBH").pack
 _HEAD64 = struct.Struct("!BBQ").pack
 
-OP_TEXT = 0x1
+# The frame header's bits (RFC 6455 §5.2). First byte: FIN and the opcode; second byte: MASKED
+# and a 7-bit length, where LENGTH_16 / LENGTH_64 say a 16- or 64-bit length follows.
 FIN = 0x80
+OPCODE_BITS = 0x0F
+OP_CONTINUATION = 0x0
+OP_TEXT = 0x1
+OP_BINARY = 0x2
 MASKED = 0x80
+LENGTH_BITS = 0x7F
+LENGTH_16 = 126
+LENGTH_64 = 127
 
 
 def text_frame(payload: bytes, *, mask: bool) -> bytes:
@@ -27,12 +35,12 @@ def text_frame(payload: bytes, *, mask: bool) -> bytes:
     size = len(payload)
     first = FIN | OP_TEXT
     flag = MASKED if mask else 0
-    if size < 126:
+    if size < LENGTH_16:
         head = bytes((first, flag | size))
     elif size < 65536:
-        head = _HEAD16(first, flag | 126, size)
+        head = _HEAD16(first, flag | LENGTH_16, size)
     else:
-        head = _HEAD64(first, flag | 127, size)
+        head = _HEAD64(first, flag | LENGTH_64, size)
     if not mask:
         return head + payload
     key = _urandom(4)

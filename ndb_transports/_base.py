@@ -108,7 +108,7 @@ class ClientBase:
     def is_connected(self) -> bool:
         """True while a WebSocket connection is open."""
         proto = self._proto
-        return proto is not None and proto.state.value == "open"
+        return proto is not None and proto.state is State.OPEN
 
     def is_websocket(self) -> bool:
         """True while connected: NemesisDB only speaks WebSocket (kept for API parity)."""
