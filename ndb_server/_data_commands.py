@@ -14,24 +14,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
+from ndb_proto.status import Status
 from ndb_server import _kv
 from ndb_server._replies import (
-    Body,
     Kind,
     Param,
     Reply,
-    St,
+    RequestBody,
     command_error,
     declare,
     reply,
     validate,
 )
-from ndb_server._sessions import Session, Sessions
-from ndb_server._state import Handler, State, token_of
+from ndb_server._sessions import Sessions, StoredSession
+from ndb_server._state import Handler, ServerState, token_of
 
 __all__ = ["kv_handlers", "sh_handlers"]
 
-Run = Callable[[_kv.Map, Body], dict[str, object]]
+Run = Callable[[_kv.Map, RequestBody], dict[str, object]]
 """An operation on a map; returns the reply members besides ``st``."""
 
 
@@ -39,60 +39,60 @@ Run = Callable[[_kv.Map, Body], dict[str, object]]
 class _DataCommand:
     params: tuple[Param, ...]
     run: Run
-    check: Callable[[Body], tuple[int, str] | None] | None = None
+    check: Callable[[RequestBody], tuple[int, str] | None] | None = None
     """Command-specific validation, run after the declared parameters pass."""
-    extend: Callable[[Sessions, Session], None] | None = None
+    extend: Callable[[Sessions, StoredSession], None] | None = None
     """How the SH flavour extends the session's expiry before running."""
 
 
-def _keys_object(body: Body) -> dict[str, object]:
+def _keys_object(body: RequestBody) -> dict[str, object]:
     return cast(dict[str, object], body["keys"])
 
 
-def _keys_array(body: Body) -> list[object]:
+def _keys_array(body: RequestBody) -> list[object]:
     return cast(list[object], body["keys"])
 
 
-def _set(store: _kv.Map, body: Body) -> dict[str, object]:
+def _set(store: _kv.Map, body: RequestBody) -> dict[str, object]:
     _kv.set_all(store, _keys_object(body))
     return {}
 
 
-def _add(store: _kv.Map, body: Body) -> dict[str, object]:
+def _add(store: _kv.Map, body: RequestBody) -> dict[str, object]:
     _kv.add(store, _keys_object(body))
     return {}
 
 
-def _get(store: _kv.Map, body: Body) -> dict[str, object]:
+def _get(store: _kv.Map, body: RequestBody) -> dict[str, object]:
     return {"keys": _kv.get(store, _keys_array(body))}
 
 
-def _rmv(store: _kv.Map, body: Body) -> dict[str, object]:
+def _rmv(store: _kv.Map, body: RequestBody) -> dict[str, object]:
     _kv.remove(store, _keys_array(body))
     return {}
 
 
-def _rmv_check(body: Body) -> tuple[int, str] | None:
-    return (St.VALUE_SIZE, "keys") if not _keys_array(body) else None
+def _rmv_check(body: RequestBody) -> tuple[int, str] | None:
+    return (Status.VALUE_SIZE, "keys") if not _keys_array(body) else None
 
 
-def _clear(store: _kv.Map, _body: Body) -> dict[str, object]:
+def _clear(store: _kv.Map, _body: RequestBody) -> dict[str, object]:
     return {"cnt": _kv.clear(store)}
 
 
-def _count(store: _kv.Map, _body: Body) -> dict[str, object]:
+def _count(store: _kv.Map, _body: RequestBody) -> dict[str, object]:
     return {"cnt": len(store)}
 
 
-def _contains(store: _kv.Map, body: Body) -> dict[str, object]:
+def _contains(store: _kv.Map, body: RequestBody) -> dict[str, object]:
     return {"contains": _kv.contains(store, _keys_array(body))}
 
 
-def _keys(store: _kv.Map, _body: Body) -> dict[str, object]:
+def _keys(store: _kv.Map, _body: RequestBody) -> dict[str, object]:
     return {"keys": list(store)}
 
 
-def _clear_set(store: _kv.Map, body: Body) -> dict[str, object]:
+def _clear_set(store: _kv.Map, body: RequestBody) -> dict[str, object]:
     return {"cnt": _kv.clear_set(store, _keys_object(body))}
 
 
@@ -113,7 +113,7 @@ _COMMANDS: dict[str, _DataCommand] = {
 }
 
 
-def _failure(command: _DataCommand, body: Body) -> tuple[int, str] | None:
+def _failure(command: _DataCommand, body: RequestBody) -> tuple[int, str] | None:
     failure = validate(body, command.params)
     if failure is None and command.check is not None:
         failure = command.check(body)
@@ -123,11 +123,11 @@ def _failure(command: _DataCommand, body: Body) -> tuple[int, str] | None:
 def _kv_handler(suffix: str, command: _DataCommand) -> Handler:
     rsp = f"KV_{suffix}_RSP"
 
-    def handle(state: State, body: Body) -> Reply:
+    def handle(state: ServerState, body: RequestBody) -> Reply:
         failure = _failure(command, body)
         if failure is not None:
             return command_error(rsp, *failure)
-        return reply(rsp, St.OK, **command.run(state.store, body))
+        return reply(rsp, Status.OK, **command.run(state.store, body))
 
     return handle
 
@@ -135,17 +135,17 @@ def _kv_handler(suffix: str, command: _DataCommand) -> Handler:
 def _sh_handler(suffix: str, command: _DataCommand) -> Handler:
     rsp = f"SH_{suffix}_RSP"
 
-    def handle(state: State, body: Body) -> Reply:
+    def handle(state: ServerState, body: RequestBody) -> Reply:
         failure = _failure(command, body)
         if failure is not None:
             return command_error(rsp, *failure)
         token = token_of(body.get("tkn"))
         session = state.sessions.get(token) if token is not None else None
         if session is None:
-            return command_error(rsp, St.SESSION_NOT_EXIST)
+            return command_error(rsp, Status.SESSION_NOT_EXIST)
         if command.extend is not None:
             command.extend(state.sessions, session)
-        return reply(rsp, St.OK, **command.run(session.data, body))
+        return reply(rsp, Status.OK, **command.run(session.data, body))
 
     return handle
 

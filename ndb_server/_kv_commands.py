@@ -11,22 +11,22 @@ from typing import cast
 
 from jsonpath_rfc9535 import JSONPathQuery
 
+from ndb_proto.status import Status
 from ndb_server import _kv
 from ndb_server._data_commands import kv_handlers
 from ndb_server._jsonpath import compile_path
 from ndb_server._persist import KV_DATA, DatasetMissing, data_files, kv_data_files, read_data_file
 from ndb_server._replies import (
-    Body,
     Kind,
     Param,
     Reply,
-    St,
+    RequestBody,
     command_error,
     declare,
     reply,
     validate,
 )
-from ndb_server._state import Handler, State, elapsed_ms, save_reply
+from ndb_server._state import Handler, ServerState, elapsed_ms, save_reply
 
 __all__ = ["KV_COMMANDS"]
 
@@ -38,7 +38,7 @@ _FIND_PARAMS = declare(
 _FIND_MODES = frozenset({"keys", "paths", "kv"})
 
 
-def kv_find(state: State, body: Body) -> Reply:
+def kv_find(state: ServerState, body: RequestBody) -> Reply:
     """Keys, node paths or whole values of the keys whose value matches a JSONPath."""
     rsp = "KV_FIND_RSP"
     failure = validate(body, _FIND_PARAMS)
@@ -46,9 +46,9 @@ def kv_find(state: State, body: Body) -> Reply:
         return command_error(rsp, *failure)
     path, mode = cast(str, body["path"]), cast(str, body["rsp"])
     if mode not in _FIND_MODES:
-        return command_error(rsp, St.COMMAND_SYNTAX, "'rsp' invalid value")
+        return command_error(rsp, Status.COMMAND_SYNTAX, "'rsp' invalid value")
     if path == "":
-        return command_error(rsp, St.VALUE_SIZE, "'path' is empty")
+        return command_error(rsp, Status.VALUE_SIZE, "'path' is empty")
     query: JSONPathQuery | None
     try:
         query = compile_path(path)
@@ -57,12 +57,12 @@ def kv_find(state: State, body: Body) -> Reply:
     try:
         found = _kv.find(state.store, cast("list[object] | None", body.get("keys")), query)
     except Exception:
-        return reply(rsp, St.PATH_INVALID)
+        return reply(rsp, Status.PATH_INVALID)
     if mode == "keys":
-        return reply(rsp, St.OK, keys=found.keys)
+        return reply(rsp, Status.OK, keys=found.keys)
     if mode == "paths":
-        return reply(rsp, St.OK, paths=found.paths)
-    return reply(rsp, St.OK, keys=found.values)
+        return reply(rsp, Status.OK, paths=found.paths)
+    return reply(rsp, Status.OK, keys=found.values)
 
 
 _UPDATE_PARAMS = declare(
@@ -70,7 +70,7 @@ _UPDATE_PARAMS = declare(
 )
 
 
-def kv_update(state: State, body: Body) -> Reply:
+def kv_update(state: ServerState, body: RequestBody) -> Reply:
     """Replace every node a JSONPath matches in one key's value; an invalid path raises."""
     rsp = "KV_UPDATE_RSP"
     failure = validate(body, _UPDATE_PARAMS)
@@ -78,9 +78,9 @@ def kv_update(state: State, body: Body) -> Reply:
         return command_error(rsp, *failure)
     key, path = cast(str, body["key"]), cast(str, body["path"])
     if key not in state.store:
-        return reply(rsp, St.KEY_NOT_EXIST, cnt=0)
+        return reply(rsp, Status.KEY_NOT_EXIST, cnt=0)
     count = _kv.update(state.store, key, compile_path(path), body["value"])
-    return reply(rsp, St.OK, cnt=count)
+    return reply(rsp, Status.OK, cnt=count)
 
 
 _APPEND_PARAMS = declare(
@@ -90,7 +90,7 @@ _APPEND_PARAMS = declare(
 )
 
 
-def kv_arr_append(state: State, body: Body) -> Reply:
+def kv_arr_append(state: ServerState, body: RequestBody) -> Reply:
     """Append items to an array value, or to an array member of an object value."""
     rsp = "KV_ARR_APPEND_RSP"
     failure = validate(body, _APPEND_PARAMS)
@@ -98,7 +98,7 @@ def kv_arr_append(state: State, body: Body) -> Reply:
         return command_error(rsp, *failure)
     key = cast(str, body["key"])
     if key not in state.store:
-        return reply(rsp, St.KEY_NOT_EXIST)
+        return reply(rsp, Status.KEY_NOT_EXIST)
     try:
         _kv.arr_append(
             state.store,
@@ -107,25 +107,25 @@ def kv_arr_append(state: State, body: Body) -> Reply:
             cast("list[object]", body["items"]),
         )
     except _kv.NotAppendable:
-        return reply(rsp, St.UNKNOWN)
-    return reply(rsp, St.OK)
+        return reply(rsp, Status.UNKNOWN)
+    return reply(rsp, Status.OK)
 
 
 _NAME_PARAMS = declare(Param("name", Kind.STRING))
 
 
-def kv_save(state: State, body: Body) -> Reply:
+def kv_save(state: ServerState, body: RequestBody) -> Reply:
     """Save the whole KV store as dataset ``name`` (status 14 when persistence is off)."""
     rsp = "KV_SAVE_RSP"
     if state.persist_root is None:
-        return reply(rsp, St.COMMAND_DISABLED, m="")
+        return reply(rsp, Status.COMMAND_DISABLED, m="")
     failure = validate(body, _NAME_PARAMS)
     if failure is not None:
         return command_error(rsp, *failure)
     return save_reply(state, rsp, cast(str, body["name"]), KV_DATA, kv_data_files(state.store))
 
 
-def kv_load(state: State, body: Body) -> Reply:
+def kv_load(state: ServerState, body: RequestBody) -> Reply:
     """Set every key of dataset ``name``'s newest save into the KV store."""
     rsp = "KV_LOAD_RSP"
     failure = validate(body, _NAME_PARAMS)
@@ -136,17 +136,17 @@ def kv_load(state: State, body: Body) -> Reply:
     try:
         files = data_files(state.persist_root, name)  # DatasetBroken escapes: ERR 1000
     except DatasetMissing:
-        return reply(rsp, St.LOAD_ERROR, name=name)
+        return reply(rsp, Status.LOAD_ERROR, name=name)
     if not files:
         return reply(
-            rsp, St.LOADING, duration=elapsed_ms(state, started), keys=0, name=name, sessions=0
+            rsp, Status.LOADING, duration=elapsed_ms(state, started), keys=0, name=name, sessions=0
         )
-    loaded, status = 0, St.LOAD_COMPLETE
+    loaded, status = 0, Status.LOAD_COMPLETE
     for path in files:
         try:
             document = read_data_file(path)
         except (OSError, ValueError):
-            status = St.LOAD_ERROR
+            status = Status.LOAD_ERROR
             break
         # A session dataset's files are arrays: they hold no "keys" and load nothing (st 141).
         keys = document.get("keys") if isinstance(document, dict) else None

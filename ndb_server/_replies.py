@@ -19,14 +19,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from ndb_proto.status import Status
 from ndb_server._wirejson import is_u64
 
 __all__ = [
-    "Body",
+    "RequestBody",
     "Kind",
     "Param",
     "Reply",
-    "St",
     "command_error",
     "declare",
     "envelope_error",
@@ -34,35 +34,10 @@ __all__ = [
     "validate",
 ]
 
-Body = dict[str, object]
+RequestBody = dict[str, object]
 """The value of a request's single member: the command's parameters."""
 Reply = dict[str, dict[str, object]]
 """A reply: one member named ``<CMD>_RSP`` or ``ERR`` whose value holds ``st`` and friends."""
-
-
-class St:
-    """Status values (``RequestStatus`` in the server) that 0.7.4 actually sends."""
-
-    OK: Final = 1
-    OPCODE_INVALID: Final = 2
-    JSON_INVALID: Final = 3
-    PATH_INVALID: Final = 4
-    COMMAND_NOT_EXIST: Final = 10
-    COMMAND_SYNTAX: Final = 13
-    COMMAND_DISABLED: Final = 14
-    KEY_NOT_EXIST: Final = 22
-    PARAM_MISSING: Final = 26
-    VALUE_TYPE_INVALID: Final = 41
-    VALUE_SIZE: Final = 42
-    SESSION_NOT_EXIST: Final = 100
-    SESSION_NEW_FAIL: Final = 103
-    SAVE_COMPLETE: Final = 121
-    SAVE_DIR_WRITE_FAIL: Final = 122
-    SAVE_ERROR: Final = 123
-    LOADING: Final = 140
-    LOAD_COMPLETE: Final = 141
-    LOAD_ERROR: Final = 142
-    UNKNOWN: Final = 1000
 
 
 MSG_MISSING: Final = "Missing parameter"
@@ -125,15 +100,15 @@ def declare(*params: Param) -> tuple[Param, ...]:
     return tuple(sorted(params, key=_param_name))
 
 
-def validate(body: Body, params: Sequence[Param]) -> tuple[int, str] | None:
+def validate(body: RequestBody, params: Sequence[Param]) -> tuple[int, str] | None:
     """The first failure among ``params`` (ordered by ``declare``) as ``(26|41, m)``, or None."""
     for param in params:
         if param.name not in body:
             if param.required:
-                return St.PARAM_MISSING, MSG_MISSING
+                return Status.PARAM_MISSING, MSG_MISSING
             continue
         if not _kind_matches(param.kind, body[param.name]):
-            return St.VALUE_TYPE_INVALID, MSG_TYPE
+            return Status.VALUE_TYPE_INVALID, MSG_TYPE
     return None
 
 

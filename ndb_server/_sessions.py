@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
-__all__ = ["MAX_PERIOD_S", "Expiry", "Session", "Sessions"]
+__all__ = ["MAX_PERIOD_S", "Expiry", "StoredSession", "Sessions"]
 
 MAX_PERIOD_S: Final = 9_223_372_036
 """Largest whole number of seconds whose nanosecond count fits a signed 64-bit integer."""
@@ -44,7 +44,7 @@ class Expiry:
 
 
 @dataclass(slots=True)
-class Session:
+class StoredSession:
     """One session: its token, its keys and when it next expires (None: never)."""
 
     token: int
@@ -59,18 +59,18 @@ class Sessions:
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
-        self._by_token: dict[int, Session] = {}
+        self._by_token: dict[int, StoredSession] = {}
 
     def __len__(self) -> int:
         return len(self._by_token)
 
-    def __iter__(self) -> Iterator[Session]:
+    def __iter__(self) -> Iterator[StoredSession]:
         return iter(list(self._by_token.values()))
 
     def __contains__(self, token: int) -> bool:
         return token in self._by_token
 
-    def get(self, token: int) -> Session | None:
+    def get(self, token: int) -> StoredSession | None:
         return self._by_token.get(token)
 
     def create(
@@ -80,10 +80,10 @@ class Sessions:
         *,
         shared: bool = False,
         data: dict[str, object] | None = None,
-    ) -> Session:
+    ) -> StoredSession:
         """Add a session whose first period starts now; the token must be unused."""
         expires_at = self._clock() + expiry.period if expiry.expires else None
-        session = Session(token, expiry, expires_at, shared, data if data is not None else {})
+        session = StoredSession(token, expiry, expires_at, shared, data if data is not None else {})
         self._by_token[token] = session
         return session
 
@@ -98,15 +98,15 @@ class Sessions:
     def total_keys(self) -> int:
         return sum(len(session.data) for session in self._by_token.values())
 
-    def extend_on_set_add(self, session: Session) -> None:
+    def extend_on_set_add(self, session: StoredSession) -> None:
         if session.expiry.extend_on_set_add:
             self._restart(session, self._clock())
 
-    def extend_on_get(self, session: Session) -> None:
+    def extend_on_get(self, session: StoredSession) -> None:
         if session.expiry.extend_on_get:
             self._restart(session, self._clock())
 
-    def remaining(self, session: Session) -> int:
+    def remaining(self, session: StoredSession) -> int:
         """Whole seconds to the expire time, truncated towards zero (negative when overdue)."""
         if session.expires_at is None:
             return 0
@@ -125,6 +125,6 @@ class Sessions:
                 self._restart(session, now)
 
     @staticmethod
-    def _restart(session: Session, now: float) -> None:
+    def _restart(session: StoredSession, now: float) -> None:
         if session.expiry.expires:
             session.expires_at = now + session.expiry.period

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Final, cast
 
+from ndb_proto.status import Status
 from ndb_server._data_commands import sh_handlers
 from ndb_server._persist import (
     SESSION_DATA,
@@ -18,18 +19,17 @@ from ndb_server._persist import (
     session_data_files,
 )
 from ndb_server._replies import (
-    Body,
     Kind,
     Param,
     Reply,
-    St,
+    RequestBody,
     command_error,
     declare,
     reply,
     validate,
 )
-from ndb_server._sessions import Expiry, Session
-from ndb_server._state import Handler, State, save_reply, token_of
+from ndb_server._sessions import Expiry, StoredSession
+from ndb_server._state import Handler, ServerState, save_reply, token_of
 from ndb_server._wirejson import U64_MAX, is_u64
 
 __all__ = ["SH_COMMANDS"]
@@ -55,7 +55,7 @@ def _expiry_from(settings: dict[str, object]) -> Expiry:
     )
 
 
-def sh_new(state: State, body: Body) -> Reply:
+def sh_new(state: ServerState, body: RequestBody) -> Reply:
     """Create a session with a fresh random token."""
     rsp = "SH_NEW_RSP"
     failure = validate(body, _NEW_PARAMS)
@@ -70,32 +70,32 @@ def sh_new(state: State, body: Body) -> Reply:
         token = state.token_source() & U64_MAX
         if token not in state.sessions:
             state.sessions.create(token, expiry)
-            return reply(rsp, St.OK, tkn=token)
-    return reply(rsp, St.SESSION_NEW_FAIL, tkn=token)
+            return reply(rsp, Status.OK, tkn=token)
+    return reply(rsp, Status.SESSION_NEW_FAIL, tkn=token)
 
 
-def sh_end(state: State, body: Body) -> Reply:
+def sh_end(state: ServerState, body: RequestBody) -> Reply:
     """Delete a session and its keys now."""
     rsp = "SH_END_RSP"
     token = token_of(body.get("tkn"))
     if token is None:
-        return command_error(rsp, St.SESSION_NOT_EXIST)
+        return command_error(rsp, Status.SESSION_NOT_EXIST)
     if not state.sessions.end(token):
-        return reply(rsp, St.SESSION_NOT_EXIST, tkn=token)
-    return reply(rsp, St.OK, tkn=token)
+        return reply(rsp, Status.SESSION_NOT_EXIST, tkn=token)
+    return reply(rsp, Status.OK, tkn=token)
 
 
-def sh_info(state: State, body: Body) -> Reply:
+def sh_info(state: ServerState, body: RequestBody) -> Reply:
     """Key count, shared flag and expiry state of one session; does not extend it."""
     rsp = "SH_INFO_RSP"
     if len(body) != 1:
-        return command_error(rsp, St.COMMAND_SYNTAX)
+        return command_error(rsp, Status.COMMAND_SYNTAX)
     token = token_of(body.get("tkn"))
     if token is None:
-        return command_error(rsp, St.SESSION_NOT_EXIST)
+        return command_error(rsp, Status.SESSION_NOT_EXIST)
     session = state.sessions.get(token)
     if session is None:
-        return reply(rsp, St.SESSION_NOT_EXIST, keyCnt=None, shared=None, tkn=token)
+        return reply(rsp, Status.SESSION_NOT_EXIST, keyCnt=None, shared=None, tkn=token)
     members: dict[str, object] = {
         "expires": session.expiry.expires,
         "keyCnt": len(session.data),
@@ -110,21 +110,21 @@ def sh_info(state: State, body: Body) -> Reply:
             "extendOnSetAdd": session.expiry.extend_on_set_add,
             "remaining": state.sessions.remaining(session),
         }
-    return reply(rsp, St.OK, **members)
+    return reply(rsp, Status.OK, **members)
 
 
-def sh_info_all(state: State, _body: Body) -> Reply:
+def sh_info_all(state: ServerState, _body: RequestBody) -> Reply:
     """Session count and key count over all sessions."""
     sessions = state.sessions
     return reply(
-        "SH_INFO_ALL_RSP", St.OK, totalKeys=sessions.total_keys(), totalSessions=len(sessions)
+        "SH_INFO_ALL_RSP", Status.OK, totalKeys=sessions.total_keys(), totalSessions=len(sessions)
     )
 
 
 _TKNS_PARAMS = declare(Param("tkns", Kind.ARRAY))
 
 
-def sh_exists(state: State, body: Body) -> Reply:
+def sh_exists(state: ServerState, body: RequestBody) -> Reply:
     """The listed tokens that name existing sessions, in request order."""
     rsp = "SH_EXISTS_RSP"
     failure = validate(body, _TKNS_PARAMS)
@@ -132,19 +132,19 @@ def sh_exists(state: State, body: Body) -> Reply:
         return command_error(rsp, *failure)
     tokens = [token_of(item) for item in cast("list[object]", body["tkns"])]
     return reply(
-        rsp, St.OK, exist=[tkn for tkn in tokens if tkn is not None and tkn in state.sessions]
+        rsp, Status.OK, exist=[tkn for tkn in tokens if tkn is not None and tkn in state.sessions]
     )
 
 
-def sh_end_all(state: State, _body: Body) -> Reply:
+def sh_end_all(state: ServerState, _body: RequestBody) -> Reply:
     """Delete every session."""
-    return reply("SH_END_ALL_RSP", St.OK, cnt=state.sessions.end_all())
+    return reply("SH_END_ALL_RSP", Status.OK, cnt=state.sessions.end_all())
 
 
 _SAVE_PARAMS = declare(Param("name", Kind.STRING), Param("tkns", Kind.ARRAY, required=False))
 
 
-def _record(session: Session) -> dict[str, object]:
+def _record(session: StoredSession) -> dict[str, object]:
     """How a session is written in a data file (the remaining time is not saved)."""
     expiry = session.expiry
     return {
@@ -162,11 +162,11 @@ def _record(session: Session) -> dict[str, object]:
     }
 
 
-def sh_save(state: State, body: Body) -> Reply:
+def sh_save(state: ServerState, body: RequestBody) -> Reply:
     """Save every session, or the listed existing ones, as dataset ``name``."""
     rsp = "SH_SAVE_RSP"
     if state.persist_root is None:
-        return reply(rsp, St.COMMAND_DISABLED, m="")
+        return reply(rsp, Status.COMMAND_DISABLED, m="")
     failure = validate(body, _SAVE_PARAMS)
     if failure is not None:
         return command_error(rsp, *failure)
@@ -174,9 +174,9 @@ def sh_save(state: State, body: Body) -> Reply:
     if listed is None:
         selected = list(state.sessions)
     elif not listed:
-        return command_error(rsp, St.VALUE_SIZE, "'tkns' empty")
+        return command_error(rsp, Status.VALUE_SIZE, "'tkns' empty")
     elif not all(is_u64(item) for item in listed):
-        return command_error(rsp, St.VALUE_TYPE_INVALID, "'tkns' contains invalid token")
+        return command_error(rsp, Status.VALUE_TYPE_INVALID, "'tkns' contains invalid token")
     else:
         found = (state.sessions.get(cast(int, item)) for item in dict.fromkeys(listed))
         selected = [session for session in found if session is not None]
@@ -202,7 +202,7 @@ def _session_from(record: object) -> tuple[int, Expiry, bool, dict[str, object]]
     return cast(int, token), _expiry_from(settings), shared, keys
 
 
-def sh_load(state: State, body: Body) -> Reply:
+def sh_load(state: ServerState, body: RequestBody) -> Reply:
     """Recreate the sessions of dataset ``name``'s newest save; existing tokens are skipped."""
     rsp = "SH_LOAD_RSP"
     failure = validate(body, _NAME_PARAMS)
@@ -212,20 +212,20 @@ def sh_load(state: State, body: Body) -> Reply:
     try:
         files = data_files(state.persist_root, name)  # DatasetBroken escapes: st 1000
     except DatasetMissing:
-        return reply(rsp, St.LOAD_ERROR, name=name)
+        return reply(rsp, Status.LOAD_ERROR, name=name)
     sessions = keys = 0
-    status = St.LOAD_COMPLETE if files else St.LOAD_ERROR  # no data file: 142, not 141
+    status = Status.LOAD_COMPLETE if files else Status.LOAD_ERROR  # no data file: 142, not 141
     for path in files:
         try:
             document = read_data_file(path)
         except (OSError, ValueError):
-            status = St.LOAD_ERROR
+            status = Status.LOAD_ERROR
             break
         records = document if isinstance(document, list) else [None]  # a KV dataset: 142
         for record in records:
             parsed = _session_from(record)
             if parsed is None:
-                status = St.LOAD_ERROR
+                status = Status.LOAD_ERROR
                 break
             token, expiry, shared, data = parsed
             if token in state.sessions:
@@ -233,7 +233,7 @@ def sh_load(state: State, body: Body) -> Reply:
             state.sessions.create(token, expiry, shared=shared, data=data)
             sessions += 1
             keys += len(data)
-        if status != St.LOAD_COMPLETE:
+        if status != Status.LOAD_COMPLETE:
             break
     return reply(rsp, status, keys=keys, name=name, sessions=sessions)
 

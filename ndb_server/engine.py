@@ -47,10 +47,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
+from ndb_proto.status import Status
 from ndb_server._kv_commands import KV_COMMANDS
-from ndb_server._replies import Body, Reply, St, command_error, envelope_error, reply
+from ndb_server._replies import Reply, RequestBody, command_error, envelope_error, reply
 from ndb_server._sh_commands import SH_COMMANDS
-from ndb_server._state import State
+from ndb_server._state import ServerState
 from ndb_server._wirejson import JsonInvalid, dumps, parse
 
 __all__ = ["Engine"]
@@ -93,7 +94,7 @@ class Engine:
         ``token_source``: random u64 for new session tokens (default ``secrets.randbits(64)``).
         ``wallclock_ns``: nanoseconds since the epoch, naming each save's ``<T>`` directory.
         """
-        self._state = State(
+        self._state = ServerState(
             clock=clock,
             wallclock_ns=wallclock_ns,
             token_source=token_source if token_source is not None else _random_token,
@@ -102,7 +103,7 @@ class Engine:
         self._sv_info: Final = dumps(
             reply(
                 "SV_INFO_RSP",
-                St.OK,
+                Status.OK,
                 persistEnabled=self.persist_enabled,
                 serverVersion=SERVER_VERSION,
             )
@@ -130,9 +131,9 @@ class Engine:
         try:
             request = parse(text)
         except JsonInvalid:
-            return dumps(envelope_error(St.JSON_INVALID))
+            return dumps(envelope_error(Status.JSON_INVALID))
         if not isinstance(request, dict) or len(request) != 1:
-            return dumps(envelope_error(St.COMMAND_SYNTAX))
+            return dumps(envelope_error(Status.COMMAND_SYNTAX))
         ((name, body),) = request.items()
         if name == "SV_INFO" and isinstance(body, dict):
             return self._sv_info
@@ -145,25 +146,27 @@ class Engine:
         """docs/protocol.md §3 steps 4-9 for a request ``{name: body}``."""
         rsp = f"{name}_RSP"
         if not isinstance(body, dict) or "_" not in name:
-            return command_error(rsp, St.COMMAND_SYNTAX)
+            return command_error(rsp, Status.COMMAND_SYNTAX)
         prefix = name.partition("_")[0]
         if prefix == "KV":
             kv_handler = KV_COMMANDS.get(name)
             if kv_handler is None:
-                return envelope_error(St.COMMAND_NOT_EXIST)
+                return envelope_error(Status.COMMAND_NOT_EXIST)
             return self._run_kv(kv_handler, body)
         if prefix == "SH":
             sh_handler = SH_COMMANDS.get(name)
             if sh_handler is None:
-                return command_error(rsp, St.COMMAND_NOT_EXIST)
+                return command_error(rsp, Status.COMMAND_NOT_EXIST)
             try:
                 return sh_handler(self._state, body)
             except Exception:
-                return command_error(rsp, St.UNKNOWN)
-        return command_error(rsp, St.COMMAND_NOT_EXIST)  # deviation 1: the request's own name
+                return command_error(rsp, Status.UNKNOWN)
+        return command_error(rsp, Status.COMMAND_NOT_EXIST)  # deviation 1: the request's own name
 
-    def _run_kv(self, handler: Callable[[State, Body], Reply], body: Body) -> Reply:
+    def _run_kv(
+        self, handler: Callable[[ServerState, RequestBody], Reply], body: RequestBody
+    ) -> Reply:
         try:
             return handler(self._state, body)
         except Exception:
-            return envelope_error(St.UNKNOWN)
+            return envelope_error(Status.UNKNOWN)
