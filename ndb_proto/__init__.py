@@ -5,8 +5,12 @@ out. Every transport (``ndb_transports``) and the embedded server (``ndb_server`
 
 * `ndb_proto.calls`: the command surface (one function per client method).
 * `ndb_proto.commands`: the command table (names, reply names, success statuses).
-* `ndb_proto.client`: the client state machine, `ClientProtocol`.
+* `ndb_proto.client`: the client core, `ClientProtocol`, made of the parts below.
+* `ndb_proto.states`: its states and every legal change between them, as one table.
 * `ndb_proto.pipeline`: FIFO request/reply matching, the window, deadlines.
+* `ndb_proto.handshake`, `ndb_proto.keepalive`, `ndb_proto.reconnect`: the WebSocket upgrade,
+  pings, and when and where to connect, each with its own deadline.
+* `ndb_proto.errors`: every exception ndb raises on purpose, under `NdbError`.
 * `ndb_proto.channel`: WebSocket messages over wsproto, shared with the server.
 """
 

@@ -7,15 +7,11 @@ chunk to `receive_data`, writes whatever `data_to_send` returns, and calls `hand
 reconnects until they are written; a written request whose connection dies fails with its outcome
 unknown, and is never resent.
 
-States::
-
-    NEW --connection_made--> CONNECTING --handshake ok--> OPEN --close()--> CLOSING --> CLOSED
-                                  |                         |
-                                  +-----------+-------------+  (failure, EOF, peer close)
-                                              v
-                                            IDLE --connection_made--> CONNECTING ...
-
-``close()`` from any state ends in CLOSED.
+Its parts, each with its own deadline: the lifecycle is the table of `ndb_proto.states` (every
+change of state goes through it; ``docs/state-diagram.md`` draws it), the upgrade is a
+`ClientHandshake` (``connect_timeout``), the requests are a `Pipeline` (their deadlines), pings
+are a `Keepalive` (``ping_timeout``), the choice of server and the backoff a `Reconnector`; the
+close handshake's deadline (``close_timeout``) is the core's own.
 """
 
 from __future__ import annotations
@@ -23,14 +19,9 @@ from __future__ import annotations
 import random as _random
 import re
 from collections.abc import Callable, Sequence
-from enum import Enum
 from typing import Any
 
 from wsproto.connection import Connection, ConnectionType
-from wsproto.events import AcceptConnection, RejectConnection
-from wsproto.events import Request as UpgradeRequest
-from wsproto.handshake import H11Handshake
-from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
 
 from ndb_proto.channel import (
     CLOSE_INVALID_DATA,
@@ -41,7 +32,6 @@ from ndb_proto.channel import (
     MessageChannel,
     PeerClosed,
     PongReceived,
-    after_headers,
 )
 from ndb_proto.codec import decode
 from ndb_proto.commands import Request
@@ -49,9 +39,7 @@ from ndb_proto.errors import (
     ClientClosedError,
     ConnectionLostError,
     DecodeError,
-    LocalProtocolError,
     NdbError,
-    NdbTimeoutError,
     RemoteProtocolError,
     RequestTooLargeError,
 )
@@ -62,8 +50,12 @@ from ndb_proto.events import (
     Event,
     UndecodableData,
 )
+from ndb_proto.handshake import ClientHandshake, HandshakeFailed
+from ndb_proto.keepalive import Keepalive
 from ndb_proto.pipeline import REPLY_BUDGET, Pipeline
 from ndb_proto.reconnect import Backoff, ConnectPlan, Reconnector
+from ndb_proto.states import State as State
+from ndb_proto.states import Trigger, transition
 from ndb_proto.uri import Endpoint, parse_uri
 
 _REPLY_NAME = re.compile(rb'\{"([A-Z_]+)":\{')
@@ -76,15 +68,6 @@ SERVER_MAX_PAYLOAD_LIMIT = 8192
 DEFAULT_MAX_INCOMING_MESSAGE_SIZE = 64 * 1024 * 1024
 DEFAULT_MAX_IN_FLIGHT = 64
 """Chosen by measurement: see ``bench/bench_window.py``."""
-
-
-class State(Enum):
-    NEW = "new"
-    CONNECTING = "connecting"
-    OPEN = "open"
-    IDLE = "idle"
-    CLOSING = "closing"
-    CLOSED = "closed"
 
 
 class ClientProtocol:
@@ -142,16 +125,13 @@ class ClientProtocol:
         self._events: list[Event] = []
         self._pipeline = Pipeline(max_in_flight, self._events, reply_grace, reply_budget)
         self._reconnector = Reconnector(endpoints, backoff or Backoff(), random)
-        self._state = State.NEW
+        self._keepalive = Keepalive(ping_interval, ping_timeout)
+        self._state = State.NEW  # changed only by _move, as ndb_proto.states allows
         self._endpoint: Endpoint | None = None
-        self._handshake: H11Handshake | None = None
-        self._handshake_bytes = b""  # the response so far, to find frames that follow it
+        self._handshake: ClientHandshake | None = None  # while CONNECTING
         self._channel: MessageChannel | None = None
         self._out = bytearray()
-        self._deadline: float | None = None  # handshake (CONNECTING) or close (CLOSING)
-        self._ping_at: float | None = None
-        self._pong_deadline: float | None = None
-        self._pings_sent = 0
+        self._close_deadline: float | None = None  # while CLOSING
         self._reconnect_requested = False
         self._has_connected = False
 
@@ -248,31 +228,19 @@ class ClientProtocol:
         """The transport opened a socket (TLS included) to ``endpoint``: start the handshake.
         ``started`` is when the attempt began: ``connect_timeout`` covers it all, TCP and TLS
         included (by default it counts from ``now``)."""
-        if self._state not in (State.NEW, State.IDLE):
-            raise LocalProtocolError(f"connection_made() in state {self._state.value}")
-        self._state = State.CONNECTING
+        self._move(Trigger.CONNECTION_MADE)
         self._endpoint = endpoint
-        self._handshake = H11Handshake(ConnectionType.CLIENT)
-        self._handshake_bytes = b""
-        self._out.clear()
-        self._out += self._handshake.send(
-            UpgradeRequest(
-                host=endpoint.host_header,
-                target=endpoint.target,
-                subprotocols=list(self.subprotocols),
-                extra_headers=self.extra_headers,
-            )
+        self._handshake = ClientHandshake(
+            (now if started is None else started) + self.connect_timeout, self.connect_timeout
         )
-        self._deadline = (now if started is None else started) + self.connect_timeout
+        self._out.clear()
+        self._out += self._handshake.request(endpoint, self.subprotocols, self.extra_headers)
 
     def connection_failed(self, error: BaseException, now: float) -> None:
         """The transport could not open a socket to the planned endpoint. (After `close`, which
         may race with an attempt, it is ignored.)"""
-        if self._state is State.CLOSED:
-            return
-        if self._state is not State.NEW and self._state is not State.IDLE:
-            raise LocalProtocolError(f"connection_failed() in state {self._state.value}")
-        self._reconnector.failed(now)
+        if self._move(Trigger.CONNECTION_FAILED) is not State.CLOSED:
+            self._reconnector.failed(now)
 
     def connection_lost(self, error: BaseException | None, now: float) -> None:
         """The socket failed (``error``) or the transport dropped it on purpose."""
@@ -334,52 +302,25 @@ class ClientProtocol:
     def _receive_handshake(self, data: bytes, now: float) -> None:
         handshake = self._handshake
         assert handshake is not None and self._endpoint is not None
-        self._handshake_bytes += data
-        try:
-            handshake.receive_data(data if data else None)
-            events = list(handshake.events())
-        except (WsRemoteProtocolError, UnicodeDecodeError) as exc:  # wsproto: non-ASCII headers
-            self._lose(
-                now,
-                ConnectionLostError(f"WebSocket handshake failed: {exc}"),
-                data,
-            )
+        outcome = handshake.receive(data)
+        if outcome is None:
             return
-        for event in events:
-            if isinstance(event, AcceptConnection):
-                trailing = after_headers(self._handshake_bytes)
-                self._channel = MessageChannel(
-                    Connection(ConnectionType.CLIENT), self.max_incoming_message_size
-                )
-                self._handshake = None
-                self._handshake_bytes = b""
-                self._state = State.OPEN
-                self._deadline = None
-                self._reconnector.succeeded(now)
-                self._reconnect_requested = False
-                self._has_connected = True
-                self._pings_sent = 0
-                self._pong_deadline = None
-                self._ping_at = None if self.ping_interval is None else now + self.ping_interval
-                self._events.append(Connected(self._endpoint, event.subprotocol))
-                self._write_window()
-                if trailing:
-                    self._receive_frames(trailing, now)
-                return
-            # A refusal starts with RejectConnection; its body (RejectData) is never read.
-            assert isinstance(event, RejectConnection)
-            self._lose(
-                now,
-                ConnectionLostError(
-                    f"the server refused the WebSocket upgrade with HTTP {event.status_code}"
-                ),
-            )
+        if isinstance(outcome, HandshakeFailed):
+            self._lose(now, outcome.error, outcome.data)
             return
-        if not data:
-            self._lose(
-                now,
-                ConnectionLostError("the server closed the connection during the handshake"),
-            )
+        self._channel = MessageChannel(
+            Connection(ConnectionType.CLIENT), self.max_incoming_message_size
+        )
+        self._handshake = None
+        self._move(Trigger.HANDSHAKE_ACCEPTED)
+        self._reconnector.succeeded(now)
+        self._reconnect_requested = False
+        self._has_connected = True
+        self._keepalive.start(now)
+        self._events.append(Connected(self._endpoint, outcome.subprotocol))
+        self._write_window()
+        if outcome.trailing:
+            self._receive_frames(outcome.trailing, now)
 
     def _receive_frames(self, data: bytes, now: float) -> None:
         channel = self._channel
@@ -391,7 +332,7 @@ class ClientProtocol:
                 if not closing and not self._reply(item, now):
                     return
             elif isinstance(item, PongReceived):
-                self._pong_deadline = None
+                self._keepalive.pong_received()
             elif isinstance(item, PeerClosed):
                 if closing:
                     self._finish_close()
@@ -482,7 +423,12 @@ class ClientProtocol:
     def next_deadline(self) -> float | None:
         """The earliest time at which `handle_timeout` has work to do, or None."""
         deadline = self._pipeline.next_deadline()
-        for candidate in (self._deadline, self._ping_at, self._pong_deadline):
+        handshake = self._handshake
+        for candidate in (
+            self._keepalive.deadline,
+            None if handshake is None else handshake.deadline,
+            self._close_deadline,
+        ):
             if candidate is not None and (deadline is None or candidate < deadline):
                 deadline = candidate
         return deadline
@@ -492,6 +438,7 @@ class ClientProtocol:
         stalled = self._pipeline.expire(now)
         state = self._state
         if state is State.OPEN:
+            keepalive = self._keepalive
             if stalled:
                 self._lose(
                     now,
@@ -500,27 +447,23 @@ class ClientProtocol:
                         "may have dropped it, so later replies cannot be matched",
                     ),
                 )
-            elif self._pong_deadline is not None and now >= self._pong_deadline:
-                self._lose(
-                    now,
-                    ConnectionLostError("the keepalive ping got no answer"),
-                )
-            elif self._ping_at is not None and now >= self._ping_at:
-                assert self._channel is not None and self.ping_interval is not None
-                self._pings_sent += 1
-                self._channel.send_ping(self._pings_sent.to_bytes(8, "big"))
-                if self._pong_deadline is None:  # an unanswered ping keeps its deadline
-                    self._pong_deadline = now + self.ping_timeout
-                self._ping_at = now + self.ping_interval
+            elif keepalive.unanswered(now):
+                self._lose(now, ConnectionLostError("the keepalive ping got no answer"))
+            else:
+                ping = keepalive.ping_due(now)
+                if ping is not None:
+                    assert self._channel is not None
+                    self._channel.send_ping(ping)
         elif state is State.CONNECTING:
-            if self._deadline is not None and now >= self._deadline:
-                self._lose(
-                    now,
-                    NdbTimeoutError(
-                        f"the WebSocket handshake took longer than {self.connect_timeout} s",
-                    ),
-                )
-        elif state is State.CLOSING and self._deadline is not None and now >= self._deadline:
+            handshake = self._handshake
+            assert handshake is not None
+            if now >= handshake.deadline:
+                self._lose(now, handshake.timed_out())
+        elif (
+            state is State.CLOSING
+            and self._close_deadline is not None
+            and now >= self._close_deadline
+        ):
             self._finish_close()
 
     # -- ending ------------------------------------------------------------------------------
@@ -538,21 +481,31 @@ class ClientProtocol:
         self._pipeline.fail_queued(
             lambda: ClientClosedError("the client was closed", outcome_unknown=False)
         )
-        if state is State.OPEN:
+        if self._move(Trigger.CLOSE) is State.CLOSING:
             assert self._channel is not None
             self._channel.send_close(CLOSE_NORMAL)
-            self._state = State.CLOSING
-            self._deadline = now + self.close_timeout
-            self._ping_at = self._pong_deadline = None
+            self._close_deadline = now + self.close_timeout
+            self._keepalive.stop()
         else:
-            self._finish_close()
+            self._closed()
 
     def _finish_close(self) -> None:
-        self._state = State.CLOSED
+        """The close handshake is over (answered, the socket ended, or ``close_timeout``)."""
+        self._move(Trigger.CLOSE_DONE)
+        self._closed()
+
+    def _closed(self) -> None:
         self._channel = None
         self._handshake = None
-        self._deadline = self._ping_at = self._pong_deadline = None
+        self._close_deadline = None
+        self._keepalive.stop()
         self._events.append(Closed())
+
+    def _move(self, trigger: Trigger) -> State:
+        """Change state as `ndb_proto.states` allows: the only place the state changes. An
+        illegal change raises `LocalProtocolError` before anything else happens."""
+        self._state = state = transition(self._state, trigger)
+        return state
 
     def _lose(self, now: float, error: NdbError, data: bytes = b"") -> None:
         """The current connection is over (not by `close`). Fail what was written on it; keep
@@ -585,9 +538,9 @@ class ClientProtocol:
                 return exc
 
             self._pipeline.fail_queued(unsent)
-        self._state = State.IDLE
+        self._move(Trigger.CONNECTION_ENDED)
         self._handshake = None
-        self._deadline = self._ping_at = self._pong_deadline = None
+        self._keepalive.stop()
         self._events.append(ConnectionLost(endpoint, error))
         # The close frame (if any) queued on the channel still goes out with data_to_send.
         if self._channel is not None:
