@@ -23,6 +23,7 @@ from typing import Any
 
 from wsproto.connection import Connection, ConnectionType
 
+from ndb_proto._keywords import ProtocolKeywords
 from ndb_proto.channel import (
     CLOSE_INVALID_DATA,
     CLOSE_NORMAL,
@@ -52,7 +53,16 @@ from ndb_proto.events import (
 )
 from ndb_proto.handshake import ClientHandshake, HandshakeFailed
 from ndb_proto.keepalive import Keepalive
-from ndb_proto.pipeline import REPLY_BUDGET, Pipeline
+
+# Moved to ndb_proto.options with the options they are the defaults of; importable from here too.
+from ndb_proto.options import DEFAULT_MAX_IN_FLIGHT as DEFAULT_MAX_IN_FLIGHT
+from ndb_proto.options import (
+    DEFAULT_MAX_INCOMING_MESSAGE_SIZE as DEFAULT_MAX_INCOMING_MESSAGE_SIZE,
+)
+from ndb_proto.options import DEFAULT_MAX_MESSAGE_SIZE as DEFAULT_MAX_MESSAGE_SIZE
+from ndb_proto.options import SERVER_MAX_PAYLOAD_LIMIT as SERVER_MAX_PAYLOAD_LIMIT
+from ndb_proto.options import ProtocolOptions
+from ndb_proto.pipeline import Pipeline
 from ndb_proto.reconnect import Backoff, ConnectPlan, Reconnector
 from ndb_proto.states import State as State
 from ndb_proto.states import Trigger, transition
@@ -61,71 +71,45 @@ from ndb_proto.uri import Endpoint, parse_uri
 _REPLY_NAME = re.compile(rb'\{"([A-Z_]+)":\{')
 """The start of every NemesisDB reply: an object whose single member is named in capitals."""
 
-DEFAULT_MAX_MESSAGE_SIZE = 1024
-"""NemesisDB's shipped ``maxPayload``: a larger request makes it drop the connection."""
-SERVER_MAX_PAYLOAD_LIMIT = 8192
-"""The largest ``maxPayload`` a NemesisDB 0.7.4 server accepts in its configuration."""
-DEFAULT_MAX_INCOMING_MESSAGE_SIZE = 64 * 1024 * 1024
-DEFAULT_MAX_IN_FLIGHT = 64
-"""Chosen by measurement: see ``bench/bench_window.py``."""
 
+class ClientProtocol(ProtocolKeywords):
+    """A sans-IO NemesisDB client over one or more server URIs (the pool).
 
-class ClientProtocol:
-    """A sans-IO NemesisDB client over one or more server URIs (the pool)."""
+    Its keyword arguments, and the read-only attributes of the same names, are the options
+    declared in `ndb_proto.options.ProtocolOptions` (`ProtocolKeywords` is generated from them);
+    ``options`` holds them all.
+    """
 
-    def __init__(
-        self,
+    @classmethod
+    def from_options(
+        cls,
         uris: str | Sequence[str],
-        *,
-        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
-        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-        max_incoming_message_size: int | None = DEFAULT_MAX_INCOMING_MESSAGE_SIZE,
-        auto_reconnect: bool = True,
-        connect_timeout: float = 5.0,
-        reply_grace: float = 10.0,
-        reply_budget: int = REPLY_BUDGET,
-        ping_interval: float | None = None,
-        ping_timeout: float = 20.0,
-        close_timeout: float = 5.0,
-        backoff: Backoff | None = None,
+        options: ProtocolOptions,
         random: Callable[[], float] = _random.random,
-        subprotocols: Sequence[str] = (),
-        extra_headers: Sequence[tuple[str, str]] = (),
+    ) -> ClientProtocol:
+        """A core for ``uris`` configured with ``options`` already built (and checked)."""
+        protocol = cls.__new__(cls)
+        protocol._configure(uris, options, random)
+        return protocol
+
+    def _configure(
+        self, uris: str | Sequence[str], options: ProtocolOptions, random: Callable[[], float]
     ) -> None:
         uri_list = [uris] if isinstance(uris, str) else list(uris)
         if not uri_list:
             raise ValueError("uris must name at least one server")
         endpoints = [parse_uri(uri) for uri in uri_list]
-        if not 64 <= max_message_size <= SERVER_MAX_PAYLOAD_LIMIT:
-            raise ValueError(
-                f"max_message_size must be in 64..{SERVER_MAX_PAYLOAD_LIMIT} (the server's "
-                f"maxPayload range), got {max_message_size}"
-            )
-        if max_incoming_message_size is not None and max_incoming_message_size < 1024:
-            raise ValueError("max_incoming_message_size must be None or at least 1024")
-        for name, value in (
-            ("connect_timeout", connect_timeout),
-            ("reply_grace", reply_grace),
-            ("ping_timeout", ping_timeout),
-            ("close_timeout", close_timeout),
-            ("ping_interval", ping_interval if ping_interval is not None else 1.0),
-        ):
-            if not value > 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
-        self.max_message_size = max_message_size
-        self.max_incoming_message_size = max_incoming_message_size
-        self.auto_reconnect = auto_reconnect
-        self.connect_timeout = connect_timeout
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.close_timeout = close_timeout
-        self.subprotocols = tuple(subprotocols)
-        self.extra_headers = [(k.encode(), v.encode()) for k, v in extra_headers]
+        self.options = options
+        self._max_message_size = options.max_message_size  # read by every submit
+        self._subprotocols = tuple(options.subprotocols)
+        self._extra_headers = [(k.encode(), v.encode()) for k, v in options.extra_headers]
 
         self._events: list[Event] = []
-        self._pipeline = Pipeline(max_in_flight, self._events, reply_grace, reply_budget)
-        self._reconnector = Reconnector(endpoints, backoff or Backoff(), random)
-        self._keepalive = Keepalive(ping_interval, ping_timeout)
+        self._pipeline = Pipeline(
+            options.max_in_flight, self._events, options.reply_grace, options.reply_budget
+        )
+        self._reconnector = Reconnector(endpoints, options.backoff or Backoff(), random)
+        self._keepalive = Keepalive(options.ping_interval, options.ping_timeout)
         self._state = State.NEW  # changed only by _move, as ndb_proto.states allows
         self._endpoint: Endpoint | None = None
         self._handshake: ClientHandshake | None = None  # while CONNECTING
@@ -149,10 +133,6 @@ class ClientProtocol:
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:
         return self._reconnector.endpoints
-
-    @property
-    def max_in_flight(self) -> int:
-        return self._pipeline.max_in_flight
 
     @property
     def in_flight(self) -> int:
@@ -234,7 +214,7 @@ class ClientProtocol:
             (now if started is None else started) + self.connect_timeout, self.connect_timeout
         )
         self._out.clear()
-        self._out += self._handshake.request(endpoint, self.subprotocols, self.extra_headers)
+        self._out += self._handshake.request(endpoint, self._subprotocols, self._extra_headers)
 
     def connection_failed(self, error: BaseException, now: float) -> None:
         """The transport could not open a socket to the planned endpoint. (After `close`, which
@@ -258,10 +238,10 @@ class ClientProtocol:
     def submit(self, request: Request[Any], deadline: float | None = None) -> int:
         """Queue a request; returns its id. Raises, before anything is sent, when the request is
         too large for the server or when no connection is open or coming."""
-        if len(request.payload) > self.max_message_size:
+        if len(request.payload) > self._max_message_size:
             raise RequestTooLargeError(
                 f"{request.command.name} encodes to {len(request.payload)} bytes, more than "
-                f"max_message_size={self.max_message_size}: the server would drop the connection "
+                f"max_message_size={self._max_message_size}: the server would drop the connection "
                 f"and every request in flight with it (raise max_message_size, up to "
                 f"{SERVER_MAX_PAYLOAD_LIMIT}, only if the server's maxPayload is larger)"
             )

@@ -37,11 +37,9 @@ from ndb_proto.errors import (
     ResponseError,
 )
 from ndb_proto.events import Event, ReplyReceived, RequestFailed
+from ndb_proto.options import REPLY_BUDGET as REPLY_BUDGET
+from ndb_proto.options import at_least
 
-REPLY_BUDGET = 96 * 1024
-"""Default bound on the reply bytes expected from the requests in flight. NemesisDB silently
-drops replies once 128 KiB of its output is unread; staying below that (the kernel's buffers
-come on top) is what keeps FIFO matching sound when replies are large."""
 UNKNOWN_REPLY_ESTIMATE = 16 * 1024
 """Assumed size of a reply whose size is not bounded (KV_GET...) until one has been seen."""
 SMALL_REPLY_ESTIMATE = 64
@@ -70,10 +68,8 @@ class Pipeline:
         reply_grace: float,
         reply_budget: int = REPLY_BUDGET,
     ) -> None:
-        if max_in_flight < 1:
-            raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
-        if reply_budget < 1:
-            raise ValueError(f"reply_budget must be >= 1, got {reply_budget}")
+        at_least(1)("max_in_flight", max_in_flight)  # the options' own checks, for direct use
+        at_least(1)("reply_budget", reply_budget)
         self.max_in_flight = max_in_flight
         self.reply_grace = reply_grace
         self.reply_budget = reply_budget

@@ -9,13 +9,7 @@ from collections.abc import Callable, Coroutine, Generator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ndb_proto.client import (
-    DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_MAX_INCOMING_MESSAGE_SIZE,
-    DEFAULT_MAX_MESSAGE_SIZE,
-    ClientProtocol,
-    State,
-)
+from ndb_proto.client import ClientProtocol, State
 from ndb_proto.errors import ClientClosedError
 from ndb_proto.events import (
     Closed,
@@ -26,9 +20,8 @@ from ndb_proto.events import (
     RequestFailed,
     UndecodableData,
 )
-from ndb_proto.pipeline import REPLY_BUDGET
-from ndb_proto.reconnect import Backoff
-from ndb_transports._options import ClientOptions, Default, SslOption
+from ndb_transports._keywords import ClientKeywords
+from ndb_transports._options import ClientOptions, Default
 
 logger = logging.getLogger("ndb")
 
@@ -39,63 +32,13 @@ def state_of(proto: ClientProtocol) -> State:
     return proto.state
 
 
-class ClientBase:
-    """Options, the current core, and the dispatch of its events to waiting callers."""
+class ClientBase(ClientKeywords):
+    """Options, the current core, and the dispatch of its events to waiting callers. The
+    constructor (`ClientKeywords`) is generated from the declared options."""
 
-    def __init__(
-        self,
-        debug: bool = False,
-        *,
-        timeout: float | None = 10.0,
-        connect_timeout: float = 5.0,
-        auto_reconnect: bool = True,
-        ssl: SslOption = None,
-        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
-        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-        max_incoming_message_size: int | None = DEFAULT_MAX_INCOMING_MESSAGE_SIZE,
-        ping_interval: float | None = None,
-        ping_timeout: float = 20.0,
-        reply_grace: float = 10.0,
-        reply_budget: int = REPLY_BUDGET,
-        close_timeout: float = 5.0,
-        backoff: Backoff | None = None,
-        subprotocols: Sequence[str] = (),
-        extra_headers: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        """``debug`` logs to stderr at DEBUG level, as NemesisDB's client does.
-
-        ``timeout``: default seconds per command (None: no limit). ``connect_timeout``: for TCP,
-        TLS and the WebSocket handshake together. ``auto_reconnect``: reconnect with
-        backoff after a lost connection; requests not yet written wait for it (within their
-        timeout).
-        ``ssl``: None (TLS for wss:// URIs, verified), True (require wss://, verified) or an
-        ``ssl.SSLContext``; TLS verification is never turned off silently.
-        ``max_in_flight``: requests written and unanswered at once on the connection.
-        ``max_message_size``: the server's maxPayload (1024 by default, at most 8192); larger
-        requests are refused before sending, since the server would drop the connection.
-        ``max_incoming_message_size``: largest reply accepted. ``ping_interval`` /
-        ``ping_timeout``: optional keepalive pings. ``reply_grace``: how long past its deadline
-        an unanswered request may hold up the connection before it is given up.
-        ``reply_budget``: bytes of replies expected in flight at once (besides
-        ``max_in_flight``): NemesisDB drops replies once 128 KiB are unread.
-        """
-        self.options = ClientOptions(
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            auto_reconnect=auto_reconnect,
-            ssl=ssl,
-            max_in_flight=max_in_flight,
-            max_message_size=max_message_size,
-            max_incoming_message_size=max_incoming_message_size,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            reply_grace=reply_grace,
-            reply_budget=reply_budget,
-            close_timeout=close_timeout,
-            backoff=backoff or Backoff(),
-            subprotocols=subprotocols,
-            extra_headers=extra_headers,
-        )
+    def _configure(self, debug: bool, options: ClientOptions) -> None:
+        """The constructor's work, once `ClientKeywords` has built and checked the options."""
+        self.options = options
         self.debug = debug
         self._proto: ClientProtocol | None = None
         self._fail_file: str | None = None

@@ -8,14 +8,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
 
-from ndb_proto.client import (
-    DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_MAX_INCOMING_MESSAGE_SIZE,
-    DEFAULT_MAX_MESSAGE_SIZE,
-    ClientProtocol,
-)
-from ndb_proto.pipeline import REPLY_BUDGET
-from ndb_proto.reconnect import Backoff
+from ndb_proto.client import ClientProtocol
+from ndb_proto.options import ProtocolOptions, about, positive_or_none
 from ndb_proto.uri import Endpoint
 
 
@@ -33,50 +27,36 @@ DEFAULT = Default.DEFAULT
 SslOption = bool | _ssl.SSLContext | None
 
 
-@dataclass(frozen=True, slots=True)
-class ClientOptions:
-    """Everything a client can be configured with (the constructor's keyword arguments)."""
+def _check_ssl(name: str, value: object) -> None:
+    if not (value is None or isinstance(value, (bool, _ssl.SSLContext))):
+        raise TypeError(f"{name} must be None, a bool or an ssl.SSLContext, got {value!r}")
 
-    timeout: float | None = 10.0
-    connect_timeout: float = 5.0
-    auto_reconnect: bool = True
-    ssl: SslOption = None
-    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
-    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
-    max_incoming_message_size: int | None = DEFAULT_MAX_INCOMING_MESSAGE_SIZE
-    ping_interval: float | None = None
-    ping_timeout: float = 20.0
-    reply_grace: float = 10.0
-    reply_budget: int = REPLY_BUDGET
-    close_timeout: float = 5.0
-    backoff: Backoff = field(default_factory=Backoff)
-    subprotocols: Sequence[str] = ()
-    extra_headers: Sequence[tuple[str, str]] = ()
 
-    def __post_init__(self) -> None:
-        if self.timeout is not None and not self.timeout > 0:
-            raise ValueError(f"timeout must be > 0 or None, got {self.timeout}")
-        if not (self.ssl is None or isinstance(self.ssl, (bool, _ssl.SSLContext))):
-            raise TypeError(f"ssl must be None, a bool or an ssl.SSLContext, got {self.ssl!r}")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientOptions(ProtocolOptions):
+    """Every option of a client (its constructor's keywords): the core's, declared in
+    `ProtocolOptions`, and the two only the transports use, declared here."""
+
+    timeout: float | None = field(
+        default=10.0,
+        metadata=about(
+            "Default seconds per command (None: no limit); a call's own timeout= overrides it.",
+            positive_or_none,
+        ),
+    )
+    ssl: SslOption = field(
+        default=None,
+        metadata=about(
+            "None (TLS for wss:// URIs, verified), True (require wss://, verified) or an "
+            "ssl.SSLContext; TLS verification is never turned off silently (ssl=False with a "
+            "wss:// URI is refused).",
+            _check_ssl,
+        ),
+    )
 
     def protocol(self, uris: Sequence[str]) -> ClientProtocol:
         """A new core for ``uris``; raises ValueError for a bad URI or option, before any I/O."""
-        protocol = ClientProtocol(
-            uris,
-            max_in_flight=self.max_in_flight,
-            max_message_size=self.max_message_size,
-            max_incoming_message_size=self.max_incoming_message_size,
-            auto_reconnect=self.auto_reconnect,
-            connect_timeout=self.connect_timeout,
-            reply_grace=self.reply_grace,
-            reply_budget=self.reply_budget,
-            ping_interval=self.ping_interval,
-            ping_timeout=self.ping_timeout,
-            close_timeout=self.close_timeout,
-            backoff=self.backoff,
-            subprotocols=self.subprotocols,
-            extra_headers=self.extra_headers,
-        )
+        protocol = ClientProtocol.from_options(uris, self)
         for endpoint in protocol.endpoints:
             self.ssl_context(endpoint)  # refuse a contradictory ssl option now
         return protocol

@@ -4,6 +4,7 @@ every method of the surface."""
 from __future__ import annotations
 
 import inspect
+from dataclasses import fields
 
 import pytest
 
@@ -11,9 +12,10 @@ from ndb_proto import calls
 from ndb_transports import _generate, sync
 from ndb_transports import asyncio as aio
 from ndb_transports import trio as tr
+from ndb_transports._options import ClientOptions
 
 
-@pytest.mark.parametrize("flavour", ["async", "sync"])
+@pytest.mark.parametrize("flavour", list(_generate.OUTPUTS))
 def test_generated_files_are_up_to_date(flavour: str) -> None:
     assert _generate.OUTPUTS[flavour].read_text() == _generate.render(flavour), (
         "run python -m ndb_transports._generate"
@@ -37,3 +39,19 @@ def test_session_and_response_error_are_importable_from_every_flavour() -> None:
     for module in (aio, tr, sync):
         assert module.ResponseError is ResponseError
         assert issubclass(module.Session, CoreSession)
+
+
+@pytest.mark.parametrize("client", [aio.NdbClient, tr.NdbClient, sync.NdbClient])
+def test_every_flavour_takes_every_declared_option_with_its_default(client: type) -> None:
+    parameters = inspect.signature(client).parameters
+    first, *options = parameters.values()
+    assert first.name == "debug" and first.default is False
+    assert first.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD  # NdbClient(True) still works
+    declared = {option.name: option for option in fields(ClientOptions)}
+    assert {parameter.name for parameter in options} == set(declared)
+    for parameter in options:
+        assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        assert parameter.default == declared[parameter.name].default
+        assert parameter.annotation == declared[parameter.name].type
+    built = client(timeout=3.0, max_in_flight=5).options
+    assert (built.timeout, built.max_in_flight, built.connect_timeout) == (3.0, 5, 5.0)

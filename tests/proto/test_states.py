@@ -114,7 +114,7 @@ def test_transport_calls_the_table_refuses_raise_local_protocol_errors(state: St
 
 
 def test_the_state_changes_only_through_the_table() -> None:
-    """Every assignment to ``_state`` in the core is in ``__init__`` (NEW) or ``_move``."""
+    """Every assignment to ``_state`` in the core is in ``_configure`` (NEW) or ``_move``."""
     tree = ast.parse(inspect.getsource(client_module))
     assigning = set()
     for function in ast.walk(tree):
@@ -130,4 +130,4 @@ def test_the_state_changes_only_through_the_table() -> None:
                     for leaf in ast.walk(target):
                         if isinstance(leaf, ast.Attribute) and leaf.attr == "_state":
                             assigning.add(function.name)
-    assert assigning == {"__init__", "_move"}
+    assert assigning == {"_configure", "_move"}
