@@ -146,11 +146,18 @@ class ProtocolOptions:
         ),
     )
     subprotocols: Sequence[str] = field(
-        default=(), metadata=about("WebSocket subprotocols offered in the handshake.")
+        default=(),
+        metadata=about(
+            "WebSocket subprotocols offered in the handshake (NemesisDB echoes the first and "
+            "ignores it)."
+        ),
     )
     extra_headers: Sequence[tuple[str, str]] = field(
         default=(),
-        metadata=about("Extra HTTP headers (name, value) sent with the handshake request."),
+        metadata=about(
+            "Extra HTTP headers (name, value) sent with the handshake request, e.g. for a proxy's "
+            "authentication."
+        ),
     )
 
     def __post_init__(self) -> None:

@@ -25,7 +25,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 DEBUG_DOC = (
-    "Log to stderr at DEBUG level through `logging` (logger ``ndb``), as NemesisDB's client does."
+    "Log to stderr at DEBUG level through `logging` (logger ``ndb``), as NemesisDB's client does. "
+    "Positional, as in NemesisDB's client."
 )
 
 GENERATED = (
@@ -167,15 +168,25 @@ def render_options_doc() -> str:
 <!-- {GENERATED} -->
 
 Every flavour (`ndb_transports.asyncio`, `.trio`, `.sync`) takes the same options:
-`NdbClient(debug=False, *, option=value, ...)`. They are declared once, with their types,
-defaults, checks and meanings, in `ndb_proto/options.py` (the core's) and
-`ndb_transports/_options.py` (the two only the transports use); this page, the constructors and
-`ClientProtocol`'s keywords are generated from those declarations. A value an option's check
-refuses raises `ValueError` (or `TypeError`) naming the option, before any I/O.
+`NdbClient(debug=False, *, option=value, ...)`. Each is declared once, with its type, default,
+check and meaning: the core's in [`ProtocolOptions`][ndb_proto.options.ProtocolOptions], the two
+only the transports use in [`ClientOptions`][ndb_transports._options.ClientOptions]. This table,
+the constructors' keywords and `ClientProtocol`'s are generated from those declarations. A value
+an option's check refuses raises `ValueError` (or `TypeError`) naming the option, before any I/O.
 
 | Option | Type | Default | Meaning |
 |---|---|---|---|
 {table}
+
+::: ndb_transports._options
+    options:
+      show_root_heading: false
+      members: [ClientOptions]
+
+::: ndb_proto.options
+    options:
+      show_root_heading: false
+      members: [ProtocolOptions]
 """
 
 
@@ -212,7 +223,7 @@ table `TRANSITIONS` in `ndb_proto/states.py`; any change the table does not list
 OUTPUTS: dict[str, tuple[Path, Callable[[], str]]] = {
     "protocol-keywords": (ROOT / "ndb_proto" / "_keywords.py", render_protocol_keywords),
     "client-keywords": (HERE / "_keywords.py", render_client_keywords),
-    "options-doc": (ROOT / "docs" / "options.md", render_options_doc),
+    "options-doc": (ROOT / "docs" / "reference" / "options.md", render_options_doc),
     "state-diagram": (ROOT / "docs" / "state-diagram.md", render_state_diagram),
 }
 """Each derived file: where it goes and how it is rendered."""

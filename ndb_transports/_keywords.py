@@ -21,7 +21,7 @@ class ClientKeywords:
         ValueError or TypeError naming the option.
 
         ``debug``: Log to stderr at DEBUG level through `logging` (logger ``ndb``), as NemesisDB's
-        client does.
+        client does. Positional, as in NemesisDB's client.
         ``timeout``: Default seconds per command (None: no limit); a call's own timeout= overrides
         it.
         ``ssl``: None (TLS for wss:// URIs, verified), True (require wss://, verified) or an
@@ -43,8 +43,10 @@ class ClientKeywords:
         NemesisDB drops replies once 128 KiB of its output is unread.
         ``close_timeout``: Seconds close() waits for the server to answer the close frame.
         ``backoff``: Delays between reconnect attempts (None: Backoff(), 0.1 s doubling to 30 s).
-        ``subprotocols``: WebSocket subprotocols offered in the handshake.
-        ``extra_headers``: Extra HTTP headers (name, value) sent with the handshake request.
+        ``subprotocols``: WebSocket subprotocols offered in the handshake (NemesisDB echoes the
+        first and ignores it).
+        ``extra_headers``: Extra HTTP headers (name, value) sent with the handshake request, e.g.
+        for a proxy's authentication.
         """
         self._configure(debug, ClientOptions(timeout=timeout, ssl=ssl, connect_timeout=connect_timeout, auto_reconnect=auto_reconnect, max_in_flight=max_in_flight, max_message_size=max_message_size, max_incoming_message_size=max_incoming_message_size, ping_interval=ping_interval, ping_timeout=ping_timeout, reply_grace=reply_grace, reply_budget=reply_budget, close_timeout=close_timeout, backoff=backoff, subprotocols=subprotocols, extra_headers=extra_headers))
 
