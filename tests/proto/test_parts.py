@@ -398,3 +398,52 @@ def test_decode_reports_invalid_json_as_a_decode_error(text: bytes | str) -> Non
 
     with pytest.raises(DecodeError, match=r"^not valid JSON "):
         decode(text)
+
+
+# --- keepalive and the handshake used directly --------------------------------------------------
+
+
+def test_keepalive_directly() -> None:
+    from ndb_proto.keepalive import Keepalive
+
+    off = Keepalive(None, 20.0)
+    off.start(0.0)
+    assert off.deadline is None and off.ping_due(1e9) is None and not off.unanswered(1e9)
+
+    keepalive = Keepalive(10.0, 3.0)
+    assert keepalive.deadline is None  # nothing is due before a connection opens
+    keepalive.start(100.0)
+    assert keepalive.deadline == 110.0 and keepalive.ping_due(109.9) is None
+    assert keepalive.ping_due(110.0) == (1).to_bytes(8, "big")
+    assert keepalive.deadline == 113.0  # the answer is due before the next ping
+    assert not keepalive.unanswered(112.9) and keepalive.unanswered(113.0)
+    keepalive.pong_received()
+    assert keepalive.deadline == 120.0 and not keepalive.unanswered(1e9)
+
+    slow = Keepalive(1.0, 5.0)  # pings more often than their answer may take
+    slow.start(0.0)
+    assert slow.ping_due(1.0) == (1).to_bytes(8, "big") and slow.deadline == 2.0
+    assert slow.ping_due(2.0) == (2).to_bytes(8, "big")
+    assert slow.deadline == 3.0 and not slow.unanswered(5.9)  # the first ping keeps its deadline
+    assert slow.unanswered(6.0)
+    slow.stop()
+    assert slow.deadline is None and slow.ping_due(1e9) is None and not slow.unanswered(1e9)
+
+
+def test_client_handshake_directly() -> None:
+    from ndb_proto.handshake import ClientHandshake, HandshakeAccepted, HandshakeFailed
+
+    server = FakeServer(subprotocol="a")
+    attempt = ClientHandshake(deadline=7.0, timeout=5.0)
+    server.receive(attempt.request(parse_uri("ws://h:1/x"), ["a"], [(b"x-k", b"v")]))
+    assert server.upgrade is not None and server.upgrade.target == "/x"
+    response = server.data_to_send()
+    assert attempt.receive(response[:5]) is None  # incomplete
+    assert attempt.receive(response[5:] + b"frames") == HandshakeAccepted("a", b"frames")
+    assert attempt.deadline == 7.0 and "longer than 5.0 s" in str(attempt.timed_out())
+
+    refused = ClientHandshake(0.0, 1.0)
+    FakeServer(reject=403).receive(refused.request(parse_uri("ws://h/"), [], []))
+    outcome = refused.receive(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n")
+    assert isinstance(outcome, HandshakeFailed) and outcome.data == b""
+    assert "HTTP 403" in str(outcome.error)
