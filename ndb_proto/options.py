@@ -4,8 +4,8 @@
 (``ndb_transports/_options.py``) adds the two only they use, ``timeout`` and ``ssl``. Everything
 else is derived from these two declarations by ``python -m ndb_transports._generate`` (and
 checked for drift by a test and by CI): `ClientProtocol`'s keyword arguments and attributes,
-every flavour's constructor keywords and docstring, and ``docs/options.md``. Adding an option is
-one field here (or there) and a regeneration.
+every flavour's constructor keywords and docstring, and ``docs/reference/options.md``. Adding an
+option is one field here (or there) and a regeneration.
 
 The checks run when the options are built, so a bad value raises (naming it) before any I/O.
 """
@@ -34,18 +34,32 @@ Check = Callable[[str, Any], None]
 """Raises ValueError or TypeError, naming the option, for a value it refuses."""
 
 
+def _number(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+
+
+def _integer(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+
+
 def positive(name: str, value: float) -> None:
+    _number(name, value)
     if not value > 0:
         raise ValueError(f"{name} must be > 0, got {value}")
 
 
 def positive_or_none(name: str, value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ValueError(f"{name} must be > 0 or None, got {value}")
+    if value is not None:
+        _number(name, value)
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0 or None, got {value}")
 
 
 def at_least(minimum: int) -> Check:
     def check(name: str, value: int) -> None:
+        _integer(name, value)
         if value < minimum:
             raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
@@ -54,23 +68,59 @@ def at_least(minimum: int) -> Check:
 
 def none_or_at_least(minimum: int) -> Check:
     def check(name: str, value: int | None) -> None:
-        if value is not None and value < minimum:
-            raise ValueError(f"{name} must be None or at least {minimum}, got {value}")
+        if value is not None:
+            _integer(name, value)
+            if value < minimum:
+                raise ValueError(f"{name} must be None or at least {minimum}, got {value}")
 
     return check
 
 
 def within(low: int, high: int, why: str) -> Check:
     def check(name: str, value: int) -> None:
+        _integer(name, value)
         if not low <= value <= high:
             raise ValueError(f"{name} must be in {low}..{high} ({why}), got {value}")
 
     return check
 
 
-def about(doc: str, check: Check | None = None) -> dict[str, Any]:
+def boolean(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def backoff_or_none(name: str, value: object) -> None:
+    if value is not None and not isinstance(value, Backoff):
+        raise TypeError(f"{name} must be a Backoff or None, got {value!r}")
+
+
+def strings(name: str, value: object) -> None:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a list of str, got {value!r}")
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise TypeError(f"{name}[{index}] must be a str, got {item!r}")
+
+
+def header_pairs(name: str, value: object) -> None:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a list of (name, value) pairs of str, got {value!r}")
+    for index, pair in enumerate(value):
+        if not (
+            isinstance(pair, Sequence)
+            and not isinstance(pair, str)
+            and len(pair) == 2
+            and isinstance(pair[0], str)
+            and isinstance(pair[1], str)
+        ):
+            raise TypeError(f"{name}[{index}] must be a (name, value) pair of str, got {pair!r}")
+
+
+def about(doc: str, check: Check) -> dict[str, Any]:
     """An option's metadata (``field(default=..., metadata=about(...))``): its meaning, one
-    sentence or two for the generated docstrings and docs, and the check its values must pass."""
+    sentence or two for the generated docstrings and docs, and the check its values must pass
+    (every option has one, so a value of the wrong type is refused naming the option)."""
     return {"doc": doc, "check": check}
 
 
@@ -88,7 +138,8 @@ class ProtocolOptions:
         default=True,
         metadata=about(
             "Reconnect with backoff after a lost connection; requests not yet written wait for it "
-            "(within their timeout). Without it they fail at once."
+            "(within their timeout). Without it they fail at once.",
+            boolean,
         ),
     )
     max_in_flight: int = field(
@@ -142,26 +193,28 @@ class ProtocolOptions:
     backoff: Backoff | None = field(
         default=None,
         metadata=about(
-            "Delays between reconnect attempts (None: Backoff(), 0.1 s doubling to 30 s)."
+            "Delays between reconnect attempts (None: Backoff(), 0.1 s doubling to 30 s).",
+            backoff_or_none,
         ),
     )
     subprotocols: Sequence[str] = field(
         default=(),
         metadata=about(
             "WebSocket subprotocols offered in the handshake (NemesisDB echoes the first and "
-            "ignores it)."
+            "ignores it).",
+            strings,
         ),
     )
     extra_headers: Sequence[tuple[str, str]] = field(
         default=(),
         metadata=about(
             "Extra HTTP headers (name, value) sent with the handshake request, e.g. for a proxy's "
-            "authentication."
+            "authentication.",
+            header_pairs,
         ),
     )
 
     def __post_init__(self) -> None:
         for declared in fields(self):
-            check: Check | None = declared.metadata["check"]
-            if check is not None:
-                check(declared.name, getattr(self, declared.name))
+            check: Check = declared.metadata["check"]
+            check(declared.name, getattr(self, declared.name))

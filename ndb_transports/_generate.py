@@ -4,8 +4,8 @@ Every command is declared once, as a function in ``ndb_proto/calls.py``. This sc
 mixins from those signatures and docstrings: ``_surface_async.py`` (for asyncio and trio) and
 ``_surface_sync.py`` (for blocking sockets), each with a session class whose methods bind the
 token. It also writes the files `ndb_transports._derived` renders from the other declarations:
-the constructors (from the options) and ``docs/options.md`` / ``docs/state-diagram.md``. A test
-fails when the files differ from what this script produces, so they cannot drift.
+the constructors (from the options), ``docs/reference/options.md`` and ``docs/state-diagram.md``.
+A test fails when the files differ from what this script produces, so they cannot drift.
 
 Run ``python -m ndb_transports._generate`` after changing ``ndb_proto/calls.py``, the options
 or the lifecycle table.

@@ -59,7 +59,42 @@ def test_the_declared_checks_name_the_option(option: str, value: object, message
         ProtocolOptions(**{option: value})  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("connect_timeout", "5"),
+        ("connect_timeout", True),
+        ("ping_interval", "1"),
+        ("max_in_flight", 2.5),
+        ("max_in_flight", True),
+        ("reply_budget", "1"),
+        ("max_incoming_message_size", 2048.0),
+        ("max_message_size", "1024"),
+        ("auto_reconnect", 1),
+        ("backoff", 5),
+        ("subprotocols", "abc"),
+        ("subprotocols", [b"abc"]),
+        ("subprotocols", 7),
+        ("extra_headers", "a: b"),
+        ("extra_headers", 7),
+        ("extra_headers", [("a", 1)]),
+        ("extra_headers", [("a", "b", "c")]),
+        ("extra_headers", ["ab"]),
+    ],
+)
+def test_values_of_the_wrong_type_are_refused_naming_the_option(option: str, value: object) -> None:
+    with pytest.raises(TypeError, match=rf"^{option}(\[\d+\])? must be "):
+        ProtocolOptions(**{option: value})  # type: ignore[arg-type]
+
+
 def test_values_the_checks_accept() -> None:
+    options = ProtocolOptions(
+        backoff=Backoff(),
+        subprotocols=["a", "b"],
+        extra_headers=[("a", "b"), ["c", "d"]],  # type: ignore[list-item]
+        connect_timeout=3,
+    )
+    assert options.subprotocols == ["a", "b"] and options.connect_timeout == 3
     options = ProtocolOptions(ping_interval=None, max_incoming_message_size=None)
     assert options.ping_interval is None and options.max_incoming_message_size is None
     assert ProtocolOptions(ping_interval=0.5, max_incoming_message_size=1024).ping_interval == 0.5
