@@ -585,12 +585,16 @@ def measure(
     """Every row, round-robin, best (by wall time) of ``n_repeats``; a row that fails (say, a
     client without pipelines) is reported and left out."""
     best: dict[str, Cost] = {}
+    failed: set[str] = set()
     for _ in range(n_repeats):
         for name, (row, pipelined, blob) in rows.items():
+            if name in failed:
+                continue
             try:
                 cost = row(blob_url if blob else url, n_pipe if pipelined else n_seq)
             except Exception as exc:  # a bench row reports, never stops the run
                 print(f"  {name}: failed: {exc!r}")
+                failed.add(name)
                 continue
             if name not in best or cost.wall < best[name].wall:
                 best[name] = cost

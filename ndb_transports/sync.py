@@ -27,6 +27,7 @@ from ndb_proto.events import Connected, ConnectionLost
 from ndb_proto.uri import Endpoint
 from ndb_transports._base import ClientBase, logger, state_of
 from ndb_transports._options import Default
+from ndb_transports._reader_role import ReaderRole, Waiter
 from ndb_transports._surface_sync import SyncCommands, SyncSession
 
 __all__ = ["NdbClient", "ResponseError", "Session"]
@@ -40,32 +41,15 @@ KEEPALIVE_CHECK = 30.0
 """Seconds between idle checks of the socket: well inside NemesisDB's 164 s ping interval."""
 
 
-def _ready(socks: list[socket.socket], timeout: float | None, *, write: bool = False) -> list[int]:
-    """The file descriptors among ``socks`` that are readable (or writable), waiting at most
-    ``timeout`` seconds (None: no limit). poll() has no file-descriptor ceiling, unlike select();
-    an error (a socket closed meanwhile) reports every socket ready, so its owner looks again."""
-    fds = [sock.fileno() for sock in socks]
-    if any(fd < 0 for fd in fds):
-        return fds
-    if _poll_factory is None:  # pragma: no cover - platforms without poll()
-        try:
-            if write:
-                return [s.fileno() for s in select.select([], socks, [], timeout)[1]]
-            return [s.fileno() for s in select.select(socks, [], [], timeout)[0]]
-        except (OSError, ValueError):
-            return fds
-    poller = _poll_factory()
-    mask = select.POLLOUT if write else select.POLLIN
-    for fd in fds:
-        poller.register(fd, mask)
+def _ready(sock: socket.socket, timeout: float) -> bool:
+    """Whether ``sock`` becomes writable within ``timeout`` seconds (a socket closed meanwhile
+    counts as ready: its owner finds out when it writes)."""
+    if sock.fileno() < 0:
+        return True
     try:
-        events = poller.poll(None if timeout is None else max(0, int(timeout * 1000 + 0.999)))
-    except OSError:
-        return fds
-    return [fd for fd, _ in events]
-
-
-_poll_factory = getattr(select, "poll", None)
+        return bool(select.select([], [sock], [], timeout)[1])
+    except (OSError, ValueError):
+        return True
 
 
 def _write(sock: socket.socket, data: bytes) -> None:
@@ -76,17 +60,54 @@ def _write(sock: socket.socket, data: bytes) -> None:
         try:
             view = view[sock.send(view) :]
         except (BlockingIOError, _ssl.SSLWantWriteError, _ssl.SSLWantReadError):
-            if not _ready([sock], WRITE_TIMEOUT, write=True):
+            if not _ready(sock, WRITE_TIMEOUT):
                 raise TimeoutError(f"the server read nothing for {WRITE_TIMEOUT} s") from None
 
 
-class _Waiter:
-    __slots__ = ("done", "error", "value")
+class _Poller:
+    """One poll object per connection, watching its socket and the waker, kept for the
+    connection's life (a new object per wait cost a system call and allocations each time).
+    Only the thread holding the reader role (or, with nobody holding it, a thread under the
+    lock) uses it, so it is never polled twice at once."""
 
-    def __init__(self) -> None:
-        self.done = False
-        self.value: Any = None
-        self.error: BaseException | None = None
+    def __init__(self, sock: socket.socket, waker: socket.socket) -> None:
+        self.sock_fd = sock.fileno()
+        self.waker = waker
+        self.waker_fd = waker.fileno()
+        self._poll: Any = None
+        if _HAS_POLL:
+            self._poll = select.poll()
+            self._poll.register(self.sock_fd, select.POLLIN)
+            self._poll.register(self.waker_fd, select.POLLIN)
+
+    def readable(self, timeout: float | None) -> bool:
+        """Whether the socket is readable within ``timeout`` seconds (None: no limit); a wake
+        from another thread (or an error: the socket was closed meanwhile) ends the wait too."""
+        if self._poll is None:  # pragma: no cover - platforms without poll()
+            try:
+                ready = select.select([self.sock_fd, self.waker_fd], [], [], timeout)[0]
+            except (OSError, ValueError):
+                return True
+            events = [(fd, 0) for fd in ready]
+        else:
+            try:
+                events = self._poll.poll(
+                    None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+                )
+            except (OSError, RuntimeError):
+                return True
+        readable = False
+        for fd, _ in events:
+            if fd == self.waker_fd:
+                # close() wants the reading thread to let go and look again.
+                with contextlib.suppress(OSError):
+                    self.waker.recv(4096)
+            else:
+                readable = True
+        return readable
+
+
+_HAS_POLL = hasattr(select, "poll")
 
 
 class NdbClient(ClientBase, SyncCommands):
@@ -94,11 +115,12 @@ class NdbClient(ClientBase, SyncCommands):
 
     def _setup(self) -> None:
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-        self._waiters: dict[int, _Waiter] = {}
+        self._role = ReaderRole(self._lock)
+        self._waiters: dict[int, Waiter] = {}
         self._sock: socket.socket | None = None
-        self._busy = False  # a thread is reading the socket or (re)connecting
-        # Written to wake the thread blocked in select() for everyone (see _wake_reader).
+        self._poller: _Poller | None = None
+        self._writing = False  # a thread is writing the core's bytes without the lock
+        # Written to wake the thread blocked in poll() for everyone (see _wake_reader).
         self._waker: tuple[socket.socket, socket.socket] | None = None
         self._keepalive: threading.Thread | None = None
         self._stop_keepalive = threading.Event()
@@ -106,6 +128,29 @@ class NdbClient(ClientBase, SyncCommands):
     @staticmethod
     def _now() -> float:
         return time.monotonic()
+
+    # -- the reader role ----------------------------------------------------------------------
+
+    def _take_role(self, proto: ClientProtocol, waiter: Waiter | None = None) -> bool:
+        """Under the lock: take the reader role, following whoever holds it until it is free.
+        With a ``waiter``, gives up (False) once that waiter is done instead."""
+        role = self._role
+        if waiter is None:
+            waiter = role.waiter()
+        while not role.take():
+            if waiter.done:
+                return False
+            role.follow(waiter, self._until_deadline(proto))
+            if not waiter.done and role.held:
+                self._expire(proto)  # the holder may be stuck: deadlines are everyone's
+        if waiter.done:
+            role.release()
+            return False
+        return True
+
+    def _until_deadline(self, proto: ClientProtocol) -> float | None:
+        deadline = proto.next_deadline()
+        return None if deadline is None else max(0.0, deadline - self._now())
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -122,8 +167,8 @@ class NdbClient(ClientBase, SyncCommands):
             self.close_and_wait()
         with self._lock:
             self._proto = proto
-            self._busy = True
-        try:
+            self._take_role(proto)
+        with self._role.holding():
             # The first round: the core says when every server has been tried once.
             while True:
                 with self._lock:
@@ -133,10 +178,6 @@ class NdbClient(ClientBase, SyncCommands):
                 if self._connect(proto, plan.endpoint):
                     self._start_keepalive()
                     return True
-        finally:
-            with self._lock:
-                self._busy = False
-                self._changed.notify_all()
         with self._lock:
             proto.close(self._now())
             self._process(proto)
@@ -144,7 +185,7 @@ class NdbClient(ClientBase, SyncCommands):
         return False
 
     def _connect(self, proto: ClientProtocol, endpoint: Endpoint) -> bool:
-        """One attempt, run by the thread that holds the busy role. True once open."""
+        """One attempt, run by the thread that holds the reader role. True once open."""
         started = self._now()
         context = self.options.ssl_context(endpoint)
         timeout = self.options.connect_timeout
@@ -167,15 +208,16 @@ class NdbClient(ClientBase, SyncCommands):
                 sock.close()
                 return False
             self._sock = sock
-            self._waker_pair()
+            self._poller = _Poller(sock, self._waker_pair()[0])
             proto.connection_made(endpoint, self._now(), started=started)
             self._process(proto)
+        fresh = False
         while True:
             with self._lock:
                 state = state_of(proto)
                 if state is not State.CONNECTING:
                     return state is State.OPEN
-            self._read(proto, sock)
+            fresh = self._read(proto, sock, fresh)
 
     def reconnect(self) -> None:
         """Drop the current connection (if any) and return once a new one is open. Requests in
@@ -184,10 +226,8 @@ class NdbClient(ClientBase, SyncCommands):
         with self._lock:
             proto.reconnect(self._now())
             self._process(proto)
-            while self._busy:
-                self._changed.wait()
-            self._busy = True
-        try:
+            self._take_role(proto)
+        with self._role.holding():
             while True:
                 with self._lock:
                     if proto.state is State.OPEN:
@@ -199,10 +239,6 @@ class NdbClient(ClientBase, SyncCommands):
                 if delay > 0:
                     time.sleep(delay)
                 self._connect(proto, plan.endpoint)
-        finally:
-            with self._lock:
-                self._busy = False
-                self._changed.notify_all()
 
     # -- closing -------------------------------------------------------------------------------
 
@@ -224,28 +260,26 @@ class NdbClient(ClientBase, SyncCommands):
         proto = self._proto
         if proto is None:
             return
+        role = self._role
+        waiter = role.waiter()
+        fresh = False
         while True:
             with self._lock:
                 if proto.state is not State.CLOSING:
                     break
-                if self._busy:
+                if not role.take():
                     # Another thread reads; the close timeout is still ours to enforce.
-                    self._changed.wait(0.1)
+                    role.follow(waiter, 0.1)
                     self._expire(proto)
                     continue
-                self._busy = True
                 sock = self._sock
-            try:
+            with role.holding():
                 if sock is None:
                     with self._lock:
                         proto.connection_lost(None, self._now())
                         self._process(proto)
                 else:
-                    self._read(proto, sock)
-            finally:
-                with self._lock:
-                    self._busy = False
-                    self._changed.notify_all()
+                    fresh = self._read(proto, sock, fresh)
         self._drop_socket()
 
     def close_and_wait(self) -> None:
@@ -267,58 +301,62 @@ class NdbClient(ClientBase, SyncCommands):
     def _execute(self, request: Any, timeout: float | None | Default) -> Any:
         proto = self._require_protocol()
         seconds = self._timeout(timeout)
-        waiter = _Waiter()
+        waiter = self._role.waiter()
         with self._lock:
             now = self._now()
             self._expire(proto)  # a connection past its reply grace is given up before writing
-            if not self._busy and proto.state is State.OPEN:
+            if not self._role.held and proto.state is State.OPEN:
                 # Nobody is reading: take what arrived meanwhile (a close, an EOF, a ping), so
                 # a request is not written to a connection that is already gone.
                 self._poll(proto)
-            deadline = None if seconds is None else now + seconds
-            request_id = proto.submit(request, deadline)
+            request_id = proto.submit(request, None if seconds is None else now + seconds)
             self._waiters[request_id] = waiter
-            self._process(proto)
-        try:
-            self._wait(proto, waiter)
-        except BaseException:
-            # KeyboardInterrupt and the like: give the request up without breaking the FIFO.
-            with self._lock:
-                if self._waiters.pop(request_id, None) is not None:
-                    proto.abandon(request_id)
-            raise
+            self._process(proto, flush=False)
+        self._flush(proto)
+        self._wait_for(proto, (request_id,), (waiter,))
         if waiter.error is not None:
             raise waiter.error
         return waiter.value
 
-    def _wait(self, proto: ClientProtocol, waiter: _Waiter) -> None:
-        """Block until the waiter is resolved, reading or reconnecting for everyone if no other
-        thread is."""
+    def _wait_for(
+        self, proto: ClientProtocol, request_ids: Sequence[int], waiters: Sequence[Waiter]
+    ) -> None:
+        """Wait for every waiter, in order; on KeyboardInterrupt and the like, give up those
+        not resolved without breaking the FIFO."""
+        try:
+            for waiter in waiters:
+                self._wait(proto, waiter)
+        except BaseException:
+            with self._lock:
+                for request_id in request_ids:
+                    if self._waiters.pop(request_id, None) is not None:
+                        proto.abandon(request_id)
+            raise
+
+    def _wait(self, proto: ClientProtocol, waiter: Waiter) -> None:
+        """Block until the waiter is resolved, holding the reader role (reading or reconnecting
+        for everyone) whenever no other thread holds it."""
+        while True:
+            with self._lock:
+                if waiter.done or not self._take_role(proto, waiter):
+                    return
+            with self._role.holding():
+                self._lead(proto, waiter)
+
+    def _lead(self, proto: ClientProtocol, waiter: Waiter) -> None:
+        """Holding the reader role: read or reconnect until ``waiter`` is resolved."""
+        fresh = False  # whether the last read returned data: more may be there already
         while True:
             with self._lock:
                 if waiter.done:
                     return
-                if self._busy:
-                    deadline = proto.next_deadline()
-                    wait = None if deadline is None else max(0.0, deadline - self._now())
-                    self._changed.wait(wait)
-                    if not self._busy:
-                        continue
-                    self._expire(proto)
-                    continue
-                self._busy = True
                 sock = self._sock
                 state = proto.state
-            try:
-                if state is State.OPEN or state is State.CLOSING:
-                    assert sock is not None
-                    self._read(proto, sock)
-                else:
-                    self._reconnect_or_wait(proto)
-            finally:
-                with self._lock:
-                    self._busy = False
-                    self._changed.notify_all()
+            if (state is State.OPEN or state is State.CLOSING) and sock is not None:
+                fresh = self._read(proto, sock, fresh)
+            else:
+                fresh = False
+                self._reconnect_or_wait(proto)
 
     def _reconnect_or_wait(self, proto: ClientProtocol) -> None:
         """No connection: follow the core's reconnect plan, or wait for the next deadline."""
@@ -341,33 +379,28 @@ class NdbClient(ClientBase, SyncCommands):
         with self._lock:
             self._expire(proto)
 
-    def _read(self, proto: ClientProtocol, sock: socket.socket) -> None:
-        """Wait (without the lock, at most until the core's next deadline) for the socket to
-        become readable, then read and process under the lock."""
+    def _read(self, proto: ClientProtocol, sock: socket.socket, fresh: bool) -> bool:
+        """Holding the reader role: one read, fed to the core. Unless ``fresh`` (the last read
+        returned data, so more may be there), first wait without the lock, at most until the
+        core's next deadline, for the socket to become readable. Returns whether data came."""
         with self._lock:
-            deadline = proto.next_deadline()
-            buffered = isinstance(sock, _ssl.SSLSocket) and sock.pending() > 0
-        if not buffered:
-            wait = None if deadline is None else max(0.0, deadline - self._now())
+            poller = self._poller
+            if poller is None or self._sock is not sock:
+                return False  # that connection was dropped meanwhile
+            wait_first = not fresh and not (
+                isinstance(sock, _ssl.SSLSocket) and sock.pending() > 0
+            )
+            if wait_first:
+                wait = self._until_deadline(proto)
+        if wait_first and not poller.readable(wait):
             with self._lock:
-                waker_pair = self._waker
-            if waker_pair is None:  # closed meanwhile
-                return
-            waker = waker_pair[0]
-            ready = _ready([sock, waker], wait)
-            if waker.fileno() in ready:
-                # close() wants the reading thread to let go and look again.
-                with contextlib.suppress(OSError):
-                    waker.recv(4096)
-            if sock.fileno() not in ready or sock.fileno() < 0:
-                with self._lock:
-                    self._expire(proto)
-                return
+                self._expire(proto)
+            return False
         with self._lock:
-            self._recv(proto, sock)
+            return self._recv(proto, sock)
 
     def _waker_pair(self) -> tuple[socket.socket, socket.socket]:
-        """A socket pair whose reading end the reading thread's select() also watches."""
+        """A socket pair whose reading end the reading thread's poll() also watches."""
         if self._waker is None:
             reader, writer = socket.socketpair()
             reader.setblocking(False)
@@ -376,7 +409,7 @@ class NdbClient(ClientBase, SyncCommands):
         return self._waker
 
     def _wake_reader(self) -> None:
-        """Under the lock: make the thread blocked in select() return and look again."""
+        """Under the lock: make the thread blocked in poll() return and look again."""
         if self._waker is not None:
             with contextlib.suppress(BlockingIOError):
                 self._waker[1].send(b"\0")
@@ -389,30 +422,30 @@ class NdbClient(ClientBase, SyncCommands):
 
     def _poll(self, proto: ClientProtocol) -> None:
         """Under the lock, with no reader: take whatever already arrived, without waiting."""
-        sock = self._sock
-        if sock is None:
+        sock, poller = self._sock, self._poller
+        if sock is None or poller is None:
             return
-        if not (isinstance(sock, _ssl.SSLSocket) and sock.pending() > 0) and not _ready([sock], 0):
-            return
-        self._recv(proto, sock)
+        if (isinstance(sock, _ssl.SSLSocket) and sock.pending() > 0) or poller.readable(0):
+            self._recv(proto, sock)
 
-    def _recv(self, proto: ClientProtocol, sock: socket.socket) -> None:
-        """Under the lock, once the socket is readable: one recv, fed to the core."""
+    def _recv(self, proto: ClientProtocol, sock: socket.socket) -> bool:
+        """Under the lock: one recv (never waiting), fed to the core. True when data came."""
         if self._sock is not sock:
-            return  # that connection was dropped meanwhile
+            return False  # that connection was dropped meanwhile
         try:
             data = sock.recv(65536)
         except (BlockingIOError, _ssl.SSLWantReadError, _ssl.SSLWantWriteError):
-            return  # nothing after all, or part of a TLS record: the rest comes later
+            return False  # nothing after all, or part of a TLS record: the rest comes later
         except OSError as exc:
             proto.connection_lost(exc, self._now())
             self._process(proto)
-            return
+            return False
         now = self._now()
         proto.receive_data(data, now)
         if not data:
             proto.connection_lost(None, now)
         self._process(proto)
+        return bool(data)
 
     def _expire(self, proto: ClientProtocol) -> None:
         """Under the lock: act on deadlines that have passed."""
@@ -421,27 +454,64 @@ class NdbClient(ClientBase, SyncCommands):
             proto.handle_timeout(self._now())
             self._process(proto)
 
-    def _process(self, proto: ClientProtocol) -> None:
-        """Under the lock: write what the core wants sent, then hand out its events.
+    def _process(self, proto: ClientProtocol, *, flush: bool = True) -> None:
+        """Under the lock: hand out the core's events, and write what it wants sent unless
+        another thread is writing (it takes these bytes too before it lets go) or ``flush``
+        is False (the caller calls `_flush` once the lock is released).
 
-        Writing here, in the same critical section that takes the bytes from the core, is what
-        keeps frames in FIFO order when several threads submit at once.
+        Bytes are only ever taken from the core by the one thread writing, in order, which is
+        what keeps frames in FIFO order when several threads submit at once.
         """
+        assert self._lock.locked()
         while True:
-            data = proto.data_to_send()
-            sock = self._sock
-            if data and sock is not None:
-                try:
-                    _write(sock, data)
-                except OSError as exc:
-                    proto.connection_lost(exc, self._now())
-                    continue  # collect the events of the loss too
+            if flush and not self._writing and proto.has_data_to_send:
+                data = proto.data_to_send()
+                sock = self._sock
+                if sock is not None:
+                    try:
+                        _write(sock, data)
+                    except OSError as exc:
+                        proto.connection_lost(exc, self._now())
+                        continue  # collect the events of the loss too
             events = proto.events()
             if not events:
                 return
             self._dispatch(events)
 
-    # -- keepalive -----------------------------------------------------------------------------
+    def _flush(self, proto: ClientProtocol) -> None:
+        """Write what the core wants sent, without holding the lock, unless another thread is
+        writing already: that thread takes what this one queued before it stops, so several
+        threads' requests leave in one write."""
+        lock = self._lock
+        with lock:
+            if self._writing or not proto.has_data_to_send:
+                return
+            self._writing = True
+        try:
+            while True:
+                with lock:
+                    if not proto.has_data_to_send:
+                        self._writing = False
+                        return
+                    data = proto.data_to_send()
+                    sock = self._sock
+                if sock is None:
+                    continue  # the connection went meanwhile; the bytes belonged to it
+                try:
+                    _write(sock, data)
+                except OSError as exc:
+                    with lock:
+                        if self._sock is sock:
+                            proto.connection_lost(exc, self._now())
+                            self._writing = False
+                            self._process(proto)
+                            return
+        except BaseException:
+            with lock:
+                self._writing = False
+            raise
+
+# -- keepalive -----------------------------------------------------------------------------
 
     def _start_keepalive(self) -> None:
         self._stop_keepalive = threading.Event()
@@ -462,7 +532,7 @@ class NdbClient(ClientBase, SyncCommands):
             with self._lock:
                 if proto.state is State.CLOSED:
                     return
-                if self._busy:
+                if self._role.held:
                     continue
                 self._expire(proto)
                 if proto.state is State.OPEN:
@@ -473,32 +543,29 @@ class NdbClient(ClientBase, SyncCommands):
     def _resolve(self, request_id: int, value: Any) -> None:
         waiter = self._waiters.pop(request_id, None)
         if waiter is not None:
-            waiter.value = value
-            waiter.done = True
-            self._changed.notify_all()
+            waiter.resolve(value)
 
     def _reject(self, request_id: int, error: BaseException) -> None:
         waiter = self._waiters.pop(request_id, None)
         if waiter is not None:
-            waiter.error = error
-            waiter.done = True
-            self._changed.notify_all()
+            waiter.reject(error)
 
     def _connected(self, event: Connected) -> None:
-        self._changed.notify_all()
+        self._role.wake_all()
 
     def _connection_lost(self, event: ConnectionLost) -> None:
         self._drop_socket()
-        self._changed.notify_all()
+        self._role.wake_all()
 
     def _closed(self) -> None:
         self._drop_socket()
         self._release_waker()
         self._stop_keepalive.set()
-        self._changed.notify_all()
+        self._role.wake_all()
 
     def _drop_socket(self) -> None:
         sock, self._sock = self._sock, None
+        self._poller = None
         if sock is not None:
             # shutdown() first: it wakes a thread blocked in recv() on this socket.
             with contextlib.suppress(OSError):
