@@ -238,6 +238,29 @@ class ClientProtocol(ProtocolKeywords):
     def submit(self, request: Request[Any], deadline: float | None = None) -> int:
         """Queue a request; returns its id. Raises, before anything is sent, when the request is
         too large for the server or when no connection is open or coming."""
+        self._check_size(request)
+        state = self._check_can_submit()
+        request_id = self._pipeline.submit(request, deadline)
+        if state is State.OPEN:
+            self._write_window()
+        return request_id
+
+    def submit_many(
+        self, requests: Sequence[Request[Any]], deadline: float | None = None
+    ) -> list[int]:
+        """Queue several requests at once, in order (a client pipeline); returns their ids.
+        All or nothing: when one is too large, or no connection is open or coming, it raises
+        before any is queued. What the window allows is framed at once, for one write."""
+        for request in requests:
+            self._check_size(request)
+        state = self._check_can_submit()
+        submit = self._pipeline.submit
+        request_ids = [submit(request, deadline) for request in requests]
+        if state is State.OPEN:
+            self._write_window()
+        return request_ids
+
+    def _check_size(self, request: Request[Any]) -> None:
         if len(request.payload) > self._max_message_size:
             raise RequestTooLargeError(
                 f"{request.command.name} encodes to {len(request.payload)} bytes, more than "
@@ -245,6 +268,9 @@ class ClientProtocol(ProtocolKeywords):
                 f"and every request in flight with it (raise max_message_size, up to "
                 f"{SERVER_MAX_PAYLOAD_LIMIT}, only if the server's maxPayload is larger)"
             )
+
+    def _check_can_submit(self) -> State:
+        """The state, when requests may be queued in it; raises otherwise."""
         state = self._state
         if state is State.CLOSED or state is State.CLOSING:
             raise ClientClosedError("the client is closed", outcome_unknown=False)
@@ -252,10 +278,7 @@ class ClientProtocol(ProtocolKeywords):
             raise ClientClosedError("the client is not open yet", outcome_unknown=False)
         if state is State.IDLE and not self.auto_reconnect:
             raise ConnectionLostError("not connected", outcome_unknown=False)
-        request_id = self._pipeline.submit(request, deadline)
-        if state is State.OPEN:
-            self._write_window()
-        return request_id
+        return state
 
     def abandon(self, request_id: int) -> None:
         """The caller gave up on a request (cancelled). No event will come for it; if it was

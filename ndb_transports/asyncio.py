@@ -21,9 +21,10 @@ from ndb_proto.events import Connected, ConnectionLost
 from ndb_proto.uri import Endpoint
 from ndb_transports._base import AsyncLifecycle, ClientBase, Closing, logger, state_of
 from ndb_transports._options import Default
+from ndb_transports._pipeline import AsyncPipeline
 from ndb_transports._surface_async import AsyncCommands, AsyncSession
 
-__all__ = ["NdbClient", "ResponseError", "Session"]
+__all__ = ["AsyncPipeline", "NdbClient", "ResponseError", "Session"]
 
 T = TypeVar("T")
 Session = AsyncSession
@@ -232,6 +233,38 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
             if self._waiters.pop(request_id, None) is not None:
                 proto.abandon(request_id)
             raise
+
+    def pipeline(self) -> AsyncPipeline:
+        """A pipeline: commands queued on it leave together on ``await execute()``, which
+        returns their results in order (see `AsyncPipeline`)."""
+        return AsyncPipeline(self._execute_many, lambda tkn: AsyncSession(self, tkn))
+
+    async def _execute_many(
+        self, requests: list[Any], timeout: float | None | Default
+    ) -> list[Any]:
+        """A pipeline's requests: every one's value, or its exception, in order."""
+        proto = self._require_protocol()
+        loop = self._loop
+        assert loop is not None
+        seconds = self._timeout(timeout)
+        deadline = None if seconds is None else loop.time() + seconds
+        request_ids = proto.submit_many(requests, deadline)
+        futures: list[asyncio.Future[Any]] = []
+        for request_id in request_ids:
+            future = loop.create_future()
+            self._waiters[request_id] = future
+            futures.append(future)
+        self._flush_now(proto)  # one write for all the window takes
+        if deadline is not None and (self._timer_at is None or deadline < self._timer_at):
+            self._arm_timer()
+        try:
+            await asyncio.wait(futures)
+        except asyncio.CancelledError:
+            for request_id in request_ids:
+                if self._waiters.pop(request_id, None) is not None:
+                    proto.abandon(request_id)
+            raise
+        return [f.exception() or f.result() for f in futures]
 
     def _flush(self) -> None:
         self._flush_handle = None

@@ -27,10 +27,11 @@ from ndb_proto.events import Connected, ConnectionLost
 from ndb_proto.uri import Endpoint
 from ndb_transports._base import ClientBase, logger, state_of
 from ndb_transports._options import Default
+from ndb_transports._pipeline import SyncPipeline
 from ndb_transports._reader_role import ReaderRole, Waiter
 from ndb_transports._surface_sync import SyncCommands, SyncSession
 
-__all__ = ["NdbClient", "ResponseError", "Session"]
+__all__ = ["NdbClient", "ResponseError", "Session", "SyncPipeline"]
 
 Session = SyncSession
 """A session bound to its client; ``isinstance(s, ndb_proto.Session)`` holds too."""
@@ -298,10 +299,38 @@ class NdbClient(ClientBase, SyncCommands):
 
     # -- requests ------------------------------------------------------------------------------
 
+    def pipeline(self) -> SyncPipeline:
+        """A pipeline: commands queued on it leave together on ``execute()``, which returns
+        their results in order (see `SyncPipeline`)."""
+        return SyncPipeline(self._execute_many, lambda tkn: SyncSession(self, tkn))
+
     def _execute(self, request: Any, timeout: float | None | Default) -> Any:
         proto = self._require_protocol()
-        seconds = self._timeout(timeout)
         waiter = self._role.waiter()
+        (request_id,) = self._submit(proto, [request], [waiter], timeout)
+        self._wait_for(proto, (request_id,), (waiter,))
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.value
+
+    def _execute_many(self, requests: list[Any], timeout: float | None | Default) -> list[Any]:
+        """A pipeline's requests: every one's value, or its exception, in order."""
+        proto = self._require_protocol()
+        waiter = self._role.waiter
+        waiters = [waiter() for _ in requests]
+        request_ids = self._submit(proto, requests, waiters, timeout)
+        self._wait_for(proto, request_ids, waiters)
+        return [w.value if w.error is None else w.error for w in waiters]
+
+    def _submit(
+        self,
+        proto: ClientProtocol,
+        requests: list[Any],
+        waiters: list[Waiter],
+        timeout: float | None | Default,
+    ) -> list[int]:
+        """Queue the requests in the core (all or none), then write them (see `_flush`)."""
+        seconds = self._timeout(timeout)
         with self._lock:
             now = self._now()
             self._expire(proto)  # a connection past its reply grace is given up before writing
@@ -309,14 +338,16 @@ class NdbClient(ClientBase, SyncCommands):
                 # Nobody is reading: take what arrived meanwhile (a close, an EOF, a ping), so
                 # a request is not written to a connection that is already gone.
                 self._poll(proto)
-            request_id = proto.submit(request, None if seconds is None else now + seconds)
-            self._waiters[request_id] = waiter
+            deadline = None if seconds is None else now + seconds
+            if len(requests) == 1:
+                request_ids = [proto.submit(requests[0], deadline)]
+            else:
+                request_ids = proto.submit_many(requests, deadline)
+            for request_id, waiter in zip(request_ids, waiters, strict=True):
+                self._waiters[request_id] = waiter
             self._process(proto, flush=False)
         self._flush(proto)
-        self._wait_for(proto, (request_id,), (waiter,))
-        if waiter.error is not None:
-            raise waiter.error
-        return waiter.value
+        return request_ids
 
     def _wait_for(
         self, proto: ClientProtocol, request_ids: Sequence[int], waiters: Sequence[Waiter]
@@ -387,9 +418,7 @@ class NdbClient(ClientBase, SyncCommands):
             poller = self._poller
             if poller is None or self._sock is not sock:
                 return False  # that connection was dropped meanwhile
-            wait_first = not fresh and not (
-                isinstance(sock, _ssl.SSLSocket) and sock.pending() > 0
-            )
+            wait_first = not fresh and not (isinstance(sock, _ssl.SSLSocket) and sock.pending() > 0)
             if wait_first:
                 wait = self._until_deadline(proto)
         if wait_first and not poller.readable(wait):
@@ -511,7 +540,7 @@ class NdbClient(ClientBase, SyncCommands):
                 self._writing = False
             raise
 
-# -- keepalive -----------------------------------------------------------------------------
+    # -- keepalive -----------------------------------------------------------------------------
 
     def _start_keepalive(self) -> None:
         self._stop_keepalive = threading.Event()

@@ -24,9 +24,10 @@ from ndb_proto.events import Connected, ConnectionLost
 from ndb_proto.uri import Endpoint
 from ndb_transports._base import AsyncLifecycle, ClientBase, Closing, logger, state_of
 from ndb_transports._options import Default
+from ndb_transports._pipeline import AsyncPipeline
 from ndb_transports._surface_async import AsyncCommands, AsyncSession
 
-__all__ = ["NdbClient", "ResponseError", "Session"]
+__all__ = ["AsyncPipeline", "NdbClient", "ResponseError", "Session"]
 
 Session = AsyncSession
 """A session bound to its client; ``isinstance(s, ndb_proto.Session)`` holds too."""
@@ -48,7 +49,7 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
     """A NemesisDB client for trio, safe to share between tasks."""
 
     def _setup(self) -> None:
-        self._waiters: dict[int, trio.lowlevel.Task] = {}
+        self._waiters: dict[int, trio.lowlevel.Task | _BatchSlot] = {}
         self._timer_scope: trio.CancelScope | None = None
         self._write_ready = trio.Event()
         self._wake = trio.Event()
@@ -254,6 +255,37 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
 
         return await trio.lowlevel.wait_task_rescheduled(abort)
 
+    def pipeline(self) -> AsyncPipeline:
+        """A pipeline: commands queued on it leave together on ``await execute()``, which
+        returns their results in order (see `AsyncPipeline`)."""
+        return AsyncPipeline(self._execute_many, lambda tkn: AsyncSession(self, tkn))
+
+    async def _execute_many(
+        self, requests: list[Any], timeout: float | None | Default
+    ) -> list[Any]:
+        """A pipeline's requests: every one's value, or its exception, in order. One task
+        waits for them all (`_Batch`), woken once, when the last is resolved."""
+        proto = self._require_protocol()
+        seconds = self._timeout(timeout)
+        deadline = None if seconds is None else trio.current_time() + seconds
+        request_ids = proto.submit_many(requests, deadline)
+        batch = _Batch(trio.lowlevel.current_task(), len(request_ids))
+        for index, request_id in enumerate(request_ids):
+            self._waiters[request_id] = _BatchSlot(batch, index)
+        self._write_ready.set()
+        scope = self._timer_scope
+        if deadline is not None and scope is not None and deadline < scope.deadline:
+            scope.deadline = deadline
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            for request_id in request_ids:
+                if self._waiters.pop(request_id, None) is not None:
+                    proto.abandon(request_id)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+        return batch.outcomes
+
     # -- the core's events ---------------------------------------------------------------------
 
     def _process(self, proto: ClientProtocol) -> None:
@@ -270,14 +302,18 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
                 scope.deadline = deadline
 
     def _resolve(self, request_id: int, value: Any) -> None:
-        task = self._waiters.pop(request_id, None)
-        if task is not None:
-            trio.lowlevel.reschedule(task, outcome.Value(value))
+        waiter = self._waiters.pop(request_id, None)
+        if isinstance(waiter, _BatchSlot):
+            waiter.settle(value)
+        elif waiter is not None:
+            trio.lowlevel.reschedule(waiter, outcome.Value(value))
 
     def _reject(self, request_id: int, error: BaseException) -> None:
-        task = self._waiters.pop(request_id, None)
-        if task is not None:
-            trio.lowlevel.reschedule(task, outcome.Error(error))
+        waiter = self._waiters.pop(request_id, None)
+        if isinstance(waiter, _BatchSlot):
+            waiter.settle(error)
+        elif waiter is not None:
+            trio.lowlevel.reschedule(waiter, outcome.Error(error))
 
     def _signal(self) -> None:
         changed, self._changed = self._changed, trio.Event()
@@ -293,3 +329,32 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
     def _closed(self) -> None:
         self._wake.set()
         self._signal()
+
+
+class _Batch:
+    """The outcomes of a pipeline's requests, and the one task waiting for all of them."""
+
+    __slots__ = ("outcomes", "remaining", "task")
+
+    def __init__(self, task: trio.lowlevel.Task, size: int) -> None:
+        self.task = task
+        self.remaining = size
+        self.outcomes: list[Any] = [None] * size
+
+
+class _BatchSlot:
+    """One request of a `_Batch`: where its value (or exception) goes."""
+
+    __slots__ = ("batch", "index")
+
+    def __init__(self, batch: _Batch, index: int) -> None:
+        self.batch = batch
+        self.index = index
+
+    def settle(self, outcome_: Any) -> None:
+        """Store the value or exception; the last one wakes the waiting task."""
+        batch = self.batch
+        batch.outcomes[self.index] = outcome_
+        batch.remaining -= 1
+        if batch.remaining == 0:
+            trio.lowlevel.reschedule(batch.task, outcome.Value(None))

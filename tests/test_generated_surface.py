@@ -32,6 +32,16 @@ def test_every_call_is_a_method_with_the_same_parameters(client: type) -> None:
         assert inspect.iscoroutinefunction(method) is (client is not sync.NdbClient)
 
 
+@pytest.mark.parametrize("client", [aio.NdbClient, tr.NdbClient, sync.NdbClient])
+def test_every_call_is_a_pipeline_method_with_the_same_parameters(client: type) -> None:
+    pipeline = client().pipeline()
+    for function in calls.SURFACE:
+        method = getattr(pipeline, function.__name__)
+        wanted = list(inspect.signature(function).parameters)
+        assert list(inspect.signature(method).parameters) == wanted, function.__name__
+        assert not inspect.iscoroutinefunction(method)
+
+
 def test_session_and_response_error_are_importable_from_every_flavour() -> None:
     from ndb_proto import ResponseError
     from ndb_proto import Session as CoreSession
