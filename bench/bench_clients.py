@@ -218,29 +218,8 @@ def websockets_awaited(url: str, n: int) -> Cost:
     return asyncio.run(main())
 
 
-def websockets_pipelined(url: str, n: int) -> Cost:
-    """Send 64, then receive 64."""
-    batches = max(1, n // PIPELINE_BATCH)
-
-    async def main() -> Cost:
-        clock = Clock()
-        async with _ws_connect(url) as ws:
-            for i in range(batches + 2):
-                if i == 2:
-                    clock.start()
-                for _ in range(PIPELINE_BATCH):
-                    await ws.send(encode(WIRE), text=True)
-                for _ in range(PIPELINE_BATCH):
-                    _check(await ws.recv(decode=False))
-            return clock.per_op(batches * PIPELINE_BATCH)
-
-    return asyncio.run(asyncio.wait_for(main(), ROW_TIMEOUT))
-
-
-def websockets_pipelined_blob(url: str, n: int) -> Cost:
-    """Batches of 64 8 KB gets, at most BLOB_WINDOW unanswered: 64 unread 8 KB replies would
-    pass the server's 128 KiB limit, and NemesisDB would silently drop replies (the run would
-    hang), so this is the most a hand-pipelined client can safely keep in flight."""
+def _websockets_pipelined(url: str, n: int, wire: dict[str, Any], reply: str, window: int) -> Cost:
+    """Batches of 64 requests, at most ``window`` of them unanswered at any time."""
     batches = max(1, n // PIPELINE_BATCH)
 
     async def main() -> Cost:
@@ -251,14 +230,26 @@ def websockets_pipelined_blob(url: str, n: int) -> Cost:
                     clock.start()
                 sent = received = 0
                 while received < PIPELINE_BATCH:
-                    while sent < PIPELINE_BATCH and sent - received < BLOB_WINDOW:
-                        await ws.send(encode(BLOB_WIRE), text=True)
+                    while sent < PIPELINE_BATCH and sent - received < window:
+                        await ws.send(encode(wire), text=True)
                         sent += 1
-                    _check(await ws.recv(decode=False), "KV_GET_RSP")
+                    _check(await ws.recv(decode=False), reply)
                     received += 1
             return clock.per_op(batches * PIPELINE_BATCH)
 
     return asyncio.run(asyncio.wait_for(main(), ROW_TIMEOUT))
+
+
+def websockets_pipelined(url: str, n: int) -> Cost:
+    """Send 64, then receive 64."""
+    return _websockets_pipelined(url, n, WIRE, "KV_SET_RSP", PIPELINE_BATCH)
+
+
+def websockets_pipelined_blob(url: str, n: int) -> Cost:
+    """Batches of 64 8 KB gets, at most BLOB_WINDOW unanswered: 64 unread 8 KB replies would
+    pass the server's 128 KiB limit, and NemesisDB would silently drop replies (the run would
+    hang), so this is the most a hand-pipelined client can safely keep in flight."""
+    return _websockets_pipelined(url, n, BLOB_WIRE, "KV_GET_RSP", BLOB_WINDOW)
 
 
 # -- diagnosis: the core with no transport ------------------------------------------------------

@@ -142,7 +142,9 @@ def test_a_lost_connection_fails_what_was_written_with_outcome_unknown(
             for n in range(5):
                 pipe.kv_arr_append("log", [n])
             async with flavour.group() as group:
-                outcome = group.start(functools.partial(execute, flavour, pipe, raise_on_error=False))
+                outcome = group.start(
+                    functools.partial(execute, flavour, pipe, raise_on_error=False)
+                )
                 await flavour.until(lambda: len(proxy.texts(C2S)) == 6)
                 proxy.kill()
                 proxy.resume()
