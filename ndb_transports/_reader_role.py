@@ -2,7 +2,8 @@
 
 Threads sharing a blocking client have no I/O thread: one of the threads waiting for a reply
 reads the socket for everyone (the *leader*, holding the reader role) and the others sleep (the
-*followers*), each on its own condition, so a reply wakes exactly the thread it belongs to. When
+*followers*), each on its own wake-up queue, so a reply wakes exactly the thread it belongs to,
+which then needs no lock to see its result. When
 the leader's own request is answered it lets go of the role and wakes one follower that still
 waits, which becomes the next leader. A single thread is always its own leader and never
 switches threads per request.
@@ -14,37 +15,27 @@ can submit meanwhile.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 
 class Waiter:
     """One thread's wait: for the result of a request, or for its turn to hold the role.
 
-    ``wake`` is a condition on the client's lock, reused by every wait of the same thread.
+    ``tokens`` is the thread's wake-up queue, reused by every wait of that thread: a wake is a
+    token put in it (a C-level queue: no lock to re-take on waking, unlike a condition).
     """
 
-    __slots__ = ("done", "error", "value", "wake")
+    __slots__ = ("done", "error", "tokens", "value")
 
-    def __init__(self, wake: threading.Condition) -> None:
+    def __init__(self, tokens: queue.SimpleQueue[None]) -> None:
         self.done = False
         self.value: Any = None
         self.error: BaseException | None = None
-        self.wake = wake
-
-    def resolve(self, value: Any) -> None:
-        """Under the lock: the request succeeded; wake its thread (and only it)."""
-        self.value = value
-        self.done = True
-        self.wake.notify()
-
-    def reject(self, error: BaseException) -> None:
-        """Under the lock: the request failed; wake its thread (and only it)."""
-        self.error = error
-        self.done = True
-        self.wake.notify()
+        self.tokens = tokens
 
 
 class ReaderRole:
@@ -54,15 +45,18 @@ class ReaderRole:
         self._lock = lock
         self._local = threading.local()
         self.held = False
-        # Followers in arrival order (a dict: ordered, O(1) removal).
+        # Threads asleep (or about to be), in arrival order (a dict: ordered, O(1) removal).
+        # A thread is woken at most once per enlisting: waking removes it.
         self._followers: dict[Waiter, None] = {}
 
     def waiter(self) -> Waiter:
-        """A fresh waiter for the calling thread, with that thread's condition."""
-        wake: threading.Condition | None = getattr(self._local, "wake", None)
-        if wake is None:
-            wake = self._local.wake = threading.Condition(self._lock)
-        return Waiter(wake)
+        """A fresh waiter for the calling thread, with that thread's wake-up queue."""
+        tokens: queue.SimpleQueue[None] | None = getattr(self._local, "tokens", None)
+        if tokens is None:
+            tokens = self._local.tokens = queue.SimpleQueue()
+        return Waiter(tokens)
+
+    # -- the role ------------------------------------------------------------------------------
 
     def take(self) -> bool:
         """Under the lock: take the role if nobody holds it. True when taken."""
@@ -72,25 +66,14 @@ class ReaderRole:
         self.held = True
         return True
 
-    def follow(self, waiter: Waiter, timeout: float | None) -> None:
-        """Under the lock: sleep until ``waiter`` is resolved, the role is handed to it, or
-        ``timeout`` seconds pass (None: no limit). The caller looks again either way."""
-        assert self._lock.locked()
-        followers = self._followers
-        followers[waiter] = None
-        try:
-            waiter.wake.wait(timeout)
-        finally:
-            del followers[waiter]
-
     def release(self) -> None:
         """Under the lock: let go of the role and wake the first follower still waiting, which
-        takes it over (a follower whose request is done needs no wake: it was woken for that)."""
+        takes it over."""
         assert self._lock.locked() and self.held
         self.held = False
         for follower in self._followers:
             if not follower.done:
-                follower.wake.notify()
+                self._wake(follower)
                 return
 
     @contextmanager
@@ -104,8 +87,55 @@ class ReaderRole:
             with self._lock:
                 self.release()
 
+    # -- sleeping and waking -------------------------------------------------------------------
+
+    def enlist(self, waiter: Waiter) -> None:
+        """Under the lock, before `sleep`: ``waiter``'s thread is about to sleep."""
+        assert self._lock.locked()
+        self._followers[waiter] = None
+
+    @staticmethod
+    def sleep(waiter: Waiter, timeout: float | None) -> None:
+        """Without the lock: sleep until woken or ``timeout`` seconds pass (None: no limit).
+        A wake may be stale (it arrived after an earlier timeout): callers always look again."""
+        with suppress(queue.Empty):
+            waiter.tokens.get(timeout=timeout)
+
+    def withdraw(self, waiter: Waiter) -> None:
+        """Under the lock, after `sleep`: no longer asleep (woken, or its timeout passed)."""
+        self._followers.pop(waiter, None)
+
+    def follow(self, waiter: Waiter, timeout: float | None) -> None:
+        """Under the lock: `enlist`, `sleep` without the lock, `withdraw` with it again."""
+        self.enlist(waiter)
+        self._lock.release()
+        try:
+            self.sleep(waiter, timeout)
+        finally:
+            self._lock.acquire()
+            self.withdraw(waiter)
+
+    def resolve(self, waiter: Waiter, value: Any) -> None:
+        """Under the lock: the request succeeded; wake its thread (and only it)."""
+        waiter.value = value
+        waiter.done = True
+        self._wake(waiter)
+
+    def reject(self, waiter: Waiter, error: BaseException) -> None:
+        """Under the lock: the request failed; wake its thread (and only it)."""
+        waiter.error = error
+        waiter.done = True
+        self._wake(waiter)
+
+    def _wake(self, waiter: Waiter) -> None:
+        followers = self._followers
+        if waiter in followers:  # asleep (a leader needs no wake): wake it, once
+            del followers[waiter]
+            waiter.tokens.put(None)
+
     def wake_all(self) -> None:
         """Under the lock: wake every follower to look again (the connection changed)."""
         assert self._lock.locked()
-        for follower in self._followers:
-            follower.wake.notify()
+        followers, self._followers = self._followers, {}
+        for follower in followers:
+            follower.tokens.put(None)

@@ -132,22 +132,15 @@ class NdbClient(ClientBase, SyncCommands):
 
     # -- the reader role ----------------------------------------------------------------------
 
-    def _take_role(self, proto: ClientProtocol, waiter: Waiter | None = None) -> bool:
-        """Under the lock: take the reader role, following whoever holds it until it is free.
-        With a ``waiter``, gives up (False) once that waiter is done instead."""
+    def _take_role(self, proto: ClientProtocol) -> None:
+        """Under the lock: take the reader role, following whoever holds it until it is free
+        (to open or reconnect: a request's own wait is `_wait`)."""
         role = self._role
-        if waiter is None:
-            waiter = role.waiter()
+        waiter = role.waiter()
         while not role.take():
-            if waiter.done:
-                return False
             role.follow(waiter, self._until_deadline(proto))
-            if not waiter.done and role.held:
+            if role.held:
                 self._expire(proto)  # the holder may be stuck: deadlines are everyone's
-        if waiter.done:
-            role.release()
-            return False
-        return True
 
     def _until_deadline(self, proto: ClientProtocol) -> float | None:
         deadline = proto.next_deadline()
@@ -367,12 +360,31 @@ class NdbClient(ClientBase, SyncCommands):
     def _wait(self, proto: ClientProtocol, waiter: Waiter) -> None:
         """Block until the waiter is resolved, holding the reader role (reading or reconnecting
         for everyone) whenever no other thread holds it."""
+        lock, role = self._lock, self._role
         while True:
-            with self._lock:
-                if waiter.done or not self._take_role(proto, waiter):
+            with lock:
+                if waiter.done:
                     return
-            with self._role.holding():
-                self._lead(proto, waiter)
+                lead = role.take()
+                if not lead:
+                    role.enlist(waiter)
+                    timeout = self._until_deadline(proto)
+            if lead:
+                with role.holding():
+                    self._lead(proto, waiter)
+                continue
+            try:
+                role.sleep(waiter, timeout)
+            except BaseException:  # KeyboardInterrupt: never leave a sleeper enlisted
+                with lock:
+                    role.withdraw(waiter)
+                raise
+            if waiter.done:
+                return  # woken by its own reply (set before the wake): no lock needed
+            with lock:
+                role.withdraw(waiter)
+                if not waiter.done and role.held:
+                    self._expire(proto)  # the holder may be stuck: deadlines are everyone's
 
     def _lead(self, proto: ClientProtocol, waiter: Waiter) -> None:
         """Holding the reader role: read or reconnect until ``waiter`` is resolved."""
@@ -572,12 +584,12 @@ class NdbClient(ClientBase, SyncCommands):
     def _resolve(self, request_id: int, value: Any) -> None:
         waiter = self._waiters.pop(request_id, None)
         if waiter is not None:
-            waiter.resolve(value)
+            self._role.resolve(waiter, value)
 
     def _reject(self, request_id: int, error: BaseException) -> None:
         waiter = self._waiters.pop(request_id, None)
         if waiter is not None:
-            waiter.reject(error)
+            self._role.reject(waiter, error)
 
     def _connected(self, event: Connected) -> None:
         self._role.wake_all()
