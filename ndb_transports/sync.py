@@ -322,7 +322,8 @@ class NdbClient(ClientBase, SyncCommands):
         waiters: list[Waiter],
         timeout: float | None | Default,
     ) -> list[int]:
-        """Queue the requests in the core (all or none), then write them (see `_flush`)."""
+        """Queue the requests in the core (all or none), then write them, without the lock,
+        unless another thread is writing (see `_claim_write`)."""
         seconds = self._timeout(timeout)
         with self._lock:
             now = self._now()
@@ -339,7 +340,9 @@ class NdbClient(ClientBase, SyncCommands):
             for request_id, waiter in zip(request_ids, waiters, strict=True):
                 self._waiters[request_id] = waiter
             self._process(proto, flush=False)
-        self._flush(proto)
+            claimed = self._claim_write(proto)
+        if claimed is not None:
+            self._write_claimed(proto, *claimed)
         return request_ids
 
     def _wait_for(
@@ -370,8 +373,13 @@ class NdbClient(ClientBase, SyncCommands):
                     role.enlist(waiter)
                     timeout = self._until_deadline(proto)
             if lead:
-                with role.holding():
+                try:
                     self._lead(proto, waiter)
+                finally:
+                    with lock:
+                        role.release()
+                if waiter.done:
+                    return
                 continue
             try:
                 role.sleep(waiter, timeout)
@@ -498,7 +506,7 @@ class NdbClient(ClientBase, SyncCommands):
     def _process(self, proto: ClientProtocol, *, flush: bool = True) -> None:
         """Under the lock: hand out the core's events, and write what it wants sent unless
         another thread is writing (it takes these bytes too before it lets go) or ``flush``
-        is False (the caller calls `_flush` once the lock is released).
+        is False (the caller then claims the writing, see `_claim_write`).
 
         Bytes are only ever taken from the core by the one thread writing, in order, which is
         what keeps frames in FIFO order when several threads submit at once.
@@ -519,34 +527,41 @@ class NdbClient(ClientBase, SyncCommands):
                 return
             self._dispatch(events)
 
-    def _flush(self, proto: ClientProtocol) -> None:
-        """Write what the core wants sent, without holding the lock, unless another thread is
-        writing already: that thread takes what this one queued before it stops, so several
-        threads' requests leave in one write."""
+    def _claim_write(self, proto: ClientProtocol) -> tuple[bytes, socket.socket | None] | None:
+        """Under the lock: become the writing thread and take the core's bytes (and the socket
+        they are for), unless another thread is writing (it takes these bytes too before it
+        stops) or there is nothing to write. Pass what it returns to `_write_claimed`."""
+        if self._writing or not proto.has_data_to_send:
+            return None
+        self._writing = True
+        return proto.data_to_send(), self._sock
+
+    def _write_claimed(
+        self, proto: ClientProtocol, data: bytes, sock: socket.socket | None
+    ) -> None:
+        """As the writing thread, without the lock: write, then whatever other threads queued
+        meanwhile, until the core has nothing more; several threads' requests leave in one
+        write. The lock is only taken between writes, so replies are read meanwhile."""
         lock = self._lock
-        with lock:
-            if self._writing or not proto.has_data_to_send:
-                return
-            self._writing = True
         try:
             while True:
+                if sock is not None:
+                    try:
+                        _write(sock, data)
+                    except OSError as exc:
+                        with lock:
+                            if self._sock is sock:
+                                self._writing = False
+                                proto.connection_lost(exc, self._now())
+                                self._process(proto)
+                                return
+                        # That connection was dropped meanwhile; its bytes went with it.
                 with lock:
                     if not proto.has_data_to_send:
                         self._writing = False
                         return
                     data = proto.data_to_send()
                     sock = self._sock
-                if sock is None:
-                    continue  # the connection went meanwhile; the bytes belonged to it
-                try:
-                    _write(sock, data)
-                except OSError as exc:
-                    with lock:
-                        if self._sock is sock:
-                            proto.connection_lost(exc, self._now())
-                            self._writing = False
-                            self._process(proto)
-                            return
         except BaseException:
             with lock:
                 self._writing = False
