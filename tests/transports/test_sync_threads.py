@@ -96,11 +96,12 @@ def test_a_reply_arriving_while_another_thread_writes(
 ) -> None:
     """Thread A waits for a reply; thread B's write is held outside the lock; A's reply arrives
     and reaches A meanwhile; B then completes."""
-    release = threading.Event()
+    arm, held, release = threading.Event(), threading.Event(), threading.Event()
     real_write = ndb_sync._write
 
     def held_write(sock: Any, data: bytes) -> None:
-        if b"slow" in data:
+        if arm.is_set() and not held.is_set():  # the first write once armed: B's request
+            held.set()
             release.wait(10)
         real_write(sock, data)
 
@@ -113,19 +114,20 @@ def test_a_reply_arriving_while_another_thread_writes(
         got: dict[str, Any] = {}
         a = threading.Thread(target=lambda: got.setdefault("a", client.kv_get(key="a")))
         a.start()
-        deadline = threading.Event()
-        while len(proxy.texts(C2S)) == sent and not deadline.wait(0.01):
+        while len(proxy.texts(C2S)) == sent and not release.wait(0.01):
             pass
-        b = threading.Thread(target=lambda: got.setdefault("b", client.kv_set({"slow": 1})))
+        arm.set()
+        b = threading.Thread(target=lambda: got.setdefault("b", client.kv_set({"b": 1})))
         b.start()
+        assert held.wait(10)  # B is writing, without the lock
         proxy.resume()
         a.join(10)
-        assert got == {"a": "A"}  # B's write is still held
+        assert got == {"a": "A"}  # A got its reply while B's write is still held
         assert b.is_alive()
         release.set()
         b.join(10)
         assert got == {"a": "A", "b": None}
-        assert client.kv_get(key="slow") == 1
+        assert client.kv_get(key="b") == 1
 
 
 def test_a_reader_timing_out_hands_the_role_on(proxy: Proxy) -> None:
