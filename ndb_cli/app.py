@@ -114,7 +114,7 @@ async def _script(args: argparse.Namespace, options: ConnectionOptions) -> Exit:
     printer = Printer(sys.stdout, pretty=args.pretty, colour=args.color)
     async with _connected(args, options) as (client, _):
         reader = LineReader(sys.stdin.fileno())
-        return await ScriptRunner(client, printer, sys.stderr, args.raw).run(reader.readline)
+        return await ScriptRunner(client, printer, sys.stderr, args.raw).run(reader)
 
 
 async def _shell(args: argparse.Namespace, options: ConnectionOptions) -> Exit:

@@ -16,6 +16,16 @@ from collections import deque
 CHUNK = 1 << 16
 
 
+def split_lines(text: str) -> tuple[list[str], str]:
+    """The complete lines of ``text`` (each ending in one "\\n") and the unfinished rest.
+
+    Lines end at "\\n" only, so line numbers agree with editors and ``wc -l`` (not at form feeds
+    or Unicode separators, as `str.splitlines` would); a "\\r" before the "\\n" is dropped. A
+    "\\r\\n" split between two reads is whole again, since the "\\r" waits in the rest."""
+    *lines, rest = text.split("\n")
+    return [line.removesuffix("\r") + "\n" for line in lines], rest
+
+
 class LineReader:
     """``await reader.readline()``: the next line with its newline, or "" at end of input."""
 
@@ -23,6 +33,7 @@ class LineReader:
         self.fd = fd
         self.lines: deque[str] = deque()
         self.ended = False
+        self.stopped = False
         self.more = asyncio.Event()
         self.loop = asyncio.get_running_loop()
         self.thread = threading.Thread(target=self._read, name="ndb-stdin", daemon=True)
@@ -36,11 +47,9 @@ class LineReader:
                 data = os.read(self.fd, CHUNK)
             except OSError:
                 data = b""
-            text = partial + decoder.decode(data, final=not data)
-            lines = text.splitlines(keepends=True)
-            partial = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""
-            if not data and partial:
-                lines.append(partial)
+            lines, partial = split_lines(partial + decoder.decode(data, final=not data))
+            if not data and partial.removesuffix("\r"):
+                lines.append(partial.removesuffix("\r"))
             try:
                 self.loop.call_soon_threadsafe(self._deliver, lines, not data)
             except RuntimeError:  # the loop is closed: nobody reads any more
@@ -49,8 +58,18 @@ class LineReader:
                 return
 
     def _deliver(self, lines: list[str], ended: bool) -> None:
+        if self.stopped:
+            return
         self.lines.extend(lines)
         self.ended = ended
+        self.more.set()
+
+    def stop(self) -> None:
+        """Nothing more is wanted: `readline` returns "" from now on, also one already waiting
+        (the thread may stay blocked in its read; it is a daemon and ends with the process)."""
+        self.stopped = True
+        self.lines.clear()
+        self.ended = True
         self.more.set()
 
     async def readline(self) -> str:

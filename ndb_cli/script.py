@@ -4,7 +4,9 @@ Each line is checked and sent as soon as it is read, without waiting for earlier
 results are printed in the order of the lines. A line that uses ``$tkn`` or ``$_`` waits for the
 lines before it, since it needs their results. Blank lines and lines starting with ``#`` are
 skipped; a JSON value may continue over several lines. A refused command or a bad line is
-reported on stderr with its line number and the script goes on; a lost connection ends it.
+reported on stderr with its line number and the script goes on; so does a timeout, or a reply
+that cannot be read while the connection carries on. A lost connection ends it (the lines that
+did not complete are named), and so does a closed output.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from ndb_cli.output import Printer
 from ndb_cli.runner import Exit, classify, execute, prepare
 from ndb_cli.variables import Variables
 from ndb_cli.words import IncompleteInput, split_words
+from ndb_proto.errors import ConnectionLostError
 from ndb_transports.asyncio import NdbClient
 
 MAX_PENDING = 1024
@@ -50,6 +53,18 @@ async def read_commands(read_line: ReadLine) -> AsyncIterator[tuple[int, list[st
             break
 
 
+class LineSource(Protocol):
+    """Where the script comes from (`ndb_cli.lines.LineReader` for standard input)."""
+
+    async def readline(self) -> str:
+        """The next line with its newline; "" at the end."""
+        ...
+
+    def stop(self) -> None:
+        """Make `readline` return "" from now on, also when it is waiting."""
+        ...
+
+
 @dataclass
 class _Line:
     number: int
@@ -57,8 +72,25 @@ class _Line:
     outcome: asyncio.Future[Any]
 
 
+def _numbers(lines: list[int]) -> str:
+    """``line 4`` or ``lines 4-6, 9``."""
+    spans: list[list[int]] = []
+    for number in sorted(lines):
+        if spans and number == spans[-1][1] + 1:
+            spans[-1][1] = number
+        else:
+            spans.append([number, number])
+    text = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in spans)
+    return f"line{'s' if len(lines) > 1 else ''} {text}"
+
+
 class ScriptRunner:
-    """Runs a script against one client and prints results in order."""
+    """Runs a script against one client and prints results in order.
+
+    Two tasks share the work: the reader (`run`) checks and sends each line and queues it, and
+    the printer prints the queued outcomes in order. Whichever way the printer ends (the output
+    was closed, say), the reader stops waiting for it and its error is raised; when the
+    connection is lost the printer stops the reader, and names the lines that did not run."""
 
     def __init__(self, client: NdbClient, printer: Printer, errors: TextIO, raw: bool) -> None:
         self.client = client
@@ -68,10 +100,14 @@ class ScriptRunner:
         self.variables = Variables()
         self.status = Exit.OK
         self.queue: asyncio.Queue[_Line | None] = asyncio.Queue(MAX_PENDING)
+        self.outstanding: set[asyncio.Future[Any]] = set()
         self.submitted = 0
         self.printed = 0
         self.progress = asyncio.Event()
-        self.stopped = False
+        self.stopped_at: int | None = None  # the line whose failure lost the connection
+        self.not_run: list[int] = []
+        self.stop_reading: Callable[[], None] = lambda: None  # the source's stop, in run
+        self.outcome_unknown: list[int] = []
 
     def _submit(self, number: int, words: list[str] | ValueError) -> _Line:
         loop = asyncio.get_running_loop()
@@ -83,51 +119,92 @@ class ScriptRunner:
         except (ValueError, TypeError) as exc:
             failed: asyncio.Future[Any] = loop.create_future()
             failed.set_exception(exc)
-            return _Line(number, True, failed)
-        task = asyncio.ensure_future(execute(self.client, call, raw=self.raw))
-        return _Line(number, call.spec.returns_nothing and not self.raw, task)
+            line = _Line(number, True, failed)
+        else:
+            task = asyncio.ensure_future(execute(self.client, call, raw=self.raw))
+            line = _Line(number, call.spec.returns_nothing and not self.raw, task)
+        self.outstanding.add(line.outcome)
+        return line
 
-    async def _wait_printed(self) -> None:
-        while self.printed < self.submitted and not self.stopped:
-            self.progress.clear()
-            await self.progress.wait()
+    async def _printer_moves(self, printer: asyncio.Future[None]) -> None:
+        """Wait until the printer has printed a line or ended; raise its error if it failed."""
+        self.progress.clear()
+        await self.progress.wait()
+        if printer.done():
+            printer.result()
 
     async def _print_results(self) -> None:
-        while (line := await self.queue.get()) is not None:
-            if self.stopped:
-                line.outcome.cancel()
-            else:
+        try:
+            while (line := await self.queue.get()) is not None:
                 await self._report(line)
-            self.printed += 1
+                self.outstanding.discard(line.outcome)
+                self.printed += 1
+                self.progress.set()
+        finally:
+            self.stop_reading()  # nothing more is read once nothing more can be printed
             self.progress.set()
 
     async def _report(self, line: _Line) -> None:
         try:
             result = await line.outcome
         except Exception as exc:
+            if self.stopped_at is not None and isinstance(exc, ConnectionLostError):
+                abandoned = self.outcome_unknown if exc.outcome_unknown else self.not_run
+                abandoned.append(line.number)
+                return
             code, message = classify(exc)
             self.errors.write(f"ndb: line {line.number}: {message}\n")
             self.errors.flush()
             self.status = max(self.status, code)
-            self.stopped = code is Exit.CONNECTION
+            if isinstance(exc, ConnectionLostError) or (
+                code is Exit.CONNECTION and not self.client.is_connected()
+            ):
+                self.stopped_at = line.number
+                self.stop_reading()  # do not wait for more input that will not run
             return
         self.variables.record(result)
         if not line.prints_nothing:
             self.printer.show(result)
 
-    async def run(self, read_line: ReadLine) -> Exit:
-        """Run every command ``read_line`` yields; the exit status is the most serious seen."""
+    def _report_abandoned(self) -> None:
+        if self.stopped_at is None:
+            return
+        parts = [f"ndb: the script stopped at line {self.stopped_at}, the connection is lost"]
+        if self.outcome_unknown:
+            parts.append(f"{_numbers(self.outcome_unknown)}: outcome unknown (sent, may have run)")
+        if self.not_run:
+            parts.append(f"{_numbers(self.not_run)}: not run")
+        self.errors.write("; ".join(parts) + "; later lines were not read\n")
+        self.errors.flush()
+
+    async def run(self, source: LineSource) -> Exit:
+        """Run every command ``source`` yields; the exit status is the most serious seen."""
+        self.stop_reading = source.stop
         printer = asyncio.ensure_future(self._print_results())
         try:
-            async for number, words in read_commands(read_line):
-                if self.stopped:
-                    break
+            async for number, words in read_commands(source.readline):
                 if not isinstance(words, ValueError) and Variables.used_in(words):
-                    await self._wait_printed()
+                    while self.printed < self.submitted and self.stopped_at is None:
+                        await self._printer_moves(printer)
+                while self.queue.full():
+                    await self._printer_moves(printer)
+                if self.stopped_at is not None or printer.done():
+                    self.not_run.append(number)
+                    break
                 self.submitted += 1
-                await self.queue.put(self._submit(number, words))
-            await self.queue.put(None)
+                self.queue.put_nowait(self._submit(number, words))
+            while self.queue.full():
+                await self._printer_moves(printer)
+            self.queue.put_nowait(None)
             await printer
+            self._report_abandoned()
         finally:
-            printer.cancel()
+            await self._abandon(printer)
         return self.status
+
+    async def _abandon(self, printer: asyncio.Future[None]) -> None:
+        """On the way out, however it ends: no task is left running or unread."""
+        printer.cancel()
+        for outcome in self.outstanding:
+            outcome.cancel()
+        await asyncio.gather(printer, *self.outstanding, return_exceptions=True)
