@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ndb_cli.lines import split_lines
 from ndb_server.thread import ServerThread
 from tests.cli.helpers import run_ndb
 from tests.transports.proxy import Proxy
@@ -87,3 +88,18 @@ def test_embedded_server_for_a_script() -> None:
     result = run_ndb("--embedded", stdin='kv_set {"a": [1]}\nkv_get a\nkv_count\n')
     assert (result.status, result.err) == (0, "")
     assert result.out.splitlines() == ['{"a":[1]}', "1"]
+
+
+def test_line_numbers_count_newlines_only(ndb_server: ServerThread) -> None:
+    # A form feed, a Unicode line separator and \r\n line ends are not extra lines.
+    script = "kv_count\r\n\x0ckv_count\u2028\r\nkv_nope\r\nkv_count\n"
+    result = run_ndb(url=ndb_server.url, stdin=script)
+    assert result.status == 2
+    assert result.out == "0\n0\n0\n"
+    assert result.err.startswith("ndb: line 3: unknown command 'kv_nope'")
+
+
+def test_a_carriage_return_line_feed_split_between_reads_is_one_line_end() -> None:
+    first, rest = split_lines("kv_count\r")
+    assert (first, rest) == ([], "kv_count\r")
+    assert split_lines(rest + "\nkv_count\n") == (["kv_count\n", "kv_count\n"], "")
