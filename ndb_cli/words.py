@@ -2,7 +2,9 @@
 
 Typed lines hold JSON, so words are split on whitespace only outside JSON strings and brackets:
 ``kv_set {"a b": [1, 2]}`` is two words. A word can be quoted: ``"a b"`` is read as a JSON string
-and ``'a b'`` literally, so a key name can hold spaces. Arguments given on the process command
+and ``'a b'`` literally, so a key name can hold spaces. A quote opens only at the start of a word
+(and a ``"`` inside brackets, where JSON strings are), so ``it's`` is a plain word and does not
+swallow the lines after it. Arguments given on the process command
 line are already split by the user's shell and are taken verbatim instead (`Text.verbatim`).
 """
 
@@ -86,8 +88,9 @@ def split_words(line: str) -> list[str]:
                 words.append("".join(current))
                 current = []
             continue
+        starts_word = not current
         current.append(char)
-        if char == '"' or (char == "'" and not stack):
+        if (char == '"' and (starts_word or stack)) or (char == "'" and starts_word and not stack):
             quote = char
         elif char in _OPEN:
             stack.append(_OPEN[char])

@@ -143,3 +143,11 @@ def test_words_split_outside_json_only() -> None:
     assert not is_complete('kv_set {"a":\n')
     assert is_complete('kv_set {"a":\n 1}')
     assert is_complete("kv_set ]")
+
+
+def test_quotes_open_only_at_the_start_of_a_word() -> None:
+    assert split_words("kv_get it's a\"b") == ["kv_get", "it's", 'a"b']
+    assert split_words("kv_get 'a b' \"c d\"") == ["kv_get", "'a b'", '"c d"']
+    assert split_words('kv_set {"a b":"it\'s"}') == ["kv_set", '{"a b":"it\'s"}']
+    with pytest.raises(IncompleteInput):
+        split_words("kv_get 'it")

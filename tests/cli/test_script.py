@@ -103,3 +103,10 @@ def test_a_carriage_return_line_feed_split_between_reads_is_one_line_end() -> No
     first, rest = split_lines("kv_count\r")
     assert (first, rest) == ([], "kv_count\r")
     assert split_lines(rest + "\nkv_count\n") == (["kv_count\n", "kv_count\n"], "")
+
+
+def test_an_apostrophe_inside_a_word_does_not_open_a_quote(ndb_server: ServerThread) -> None:
+    script = "kv_set {\"it's\": 1}\nkv_get it's\nkv_get a\"b\nkv_count\nkv_get 'it''s'\n"
+    result = run_ndb(url=ndb_server.url, stdin=script)
+    assert (result.status, result.err) == (0, "")
+    assert result.out.splitlines() == ['{"it\'s":1}', "{}", "1", "{}"]
