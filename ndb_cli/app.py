@@ -158,9 +158,21 @@ def _bench(args: argparse.Namespace, options: ConnectionOptions) -> Exit:
         return Exit(bench.run(settings, dataclasses.replace(options, url=server.url)))
 
 
+def _verb_help(verb: str) -> str:
+    """The usage of one of `VERBS` (bench has a parser of its own)."""
+    if verb == "bench":
+        from ndb_cli import bench
+
+        return bench.parser().format_help().rstrip("\n")
+    usage, _, what = VERBS[verb].partition(": ")
+    return f"usage: ndb {usage}\n\n{what[:1].upper()}{what[1:]}."
+
+
 def _help(args: argparse.Namespace) -> Exit:
     if not args.args:
         print(overview(VERBS))
+    elif len(args.args) == 1 and args.args[0] in VERBS:
+        print(_verb_help(args.args[0]))
     elif len(args.args) == 1:
         print(command_help(find_command(args.args[0])))
     else:
@@ -186,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("ndb").addHandler(logging.NullHandler())
     try:
         options = connection.from_arguments(args)
-        if args.command not in (None, *VERBS) and {"--help", "-h"} & set(args.args):
+        if args.command not in (None, "help", "bench") and {"--help", "-h"} & set(args.args):
             args.command, args.args = "help", [args.command]
         if args.command == "help":
             return _help(args)

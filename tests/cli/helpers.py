@@ -21,7 +21,9 @@ def ndb_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_ndb(*args: str, url: str | None = None, stdin: str = "", **env: str) -> Result:
+def run_ndb(
+    *args: str, url: str | None = None, stdin: str = "", cwd: str | None = None, **env: str
+) -> Result:
     """``python -m ndb_cli ARGS`` with ``url`` in ``NDB_URL``; stdout and stderr are pipes."""
     extra = dict(env)
     if url is not None:
@@ -33,5 +35,6 @@ def run_ndb(*args: str, url: str | None = None, stdin: str = "", **env: str) -> 
         text=True,
         env=ndb_env(**extra),
         timeout=60,
+        cwd=cwd,
     )
     return Result(done.returncode, done.stdout, done.stderr)

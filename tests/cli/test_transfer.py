@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from ndb_server.thread import ServerThread
 from tests.cli.helpers import run_ndb
 from tests.transports.proxy import Proxy
@@ -111,3 +113,24 @@ def test_usage(ndb_server: ServerThread) -> None:
     missing = run_ndb("restore", "/nonexistent/file", url=ndb_server.url)
     assert missing.status == 2
     assert "/nonexistent/file" in missing.err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("dump", "--help"), ("dump", "-h"), ("restore", "-h"), ("help", "dump"), ("help", "restore")],
+)
+def test_help_for_dump_and_restore_shows_the_usage(
+    ndb_server: ServerThread, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    result = run_ndb(*args, url=ndb_server.url, cwd=str(tmp_path))
+    verb = args[0] if args[0] != "help" else args[1]
+    assert (result.status, result.err) == (0, "")
+    assert result.out.startswith(f"usage: ndb {verb} FILE")
+    assert list(tmp_path.iterdir()) == []  # no file named --help or -h was written
+
+
+def test_help_bench_is_bench_help() -> None:
+    result = run_ndb("help", "bench")
+    assert result.status == 0
+    assert result.out == run_ndb("bench", "--help").out
+    assert result.out.startswith("usage: ndb bench")
