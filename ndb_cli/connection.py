@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from ndb_cli.words import UsageError
 from ndb_transports.asyncio import NdbClient
 
 DEFAULT_URL = "ws://127.0.0.1:1987/"
@@ -29,15 +30,16 @@ class ConnectionOptions:
     certfile: str | None = None
     keyfile: str | None = None
     max_message_size: int = 1024
+    context: ssl.SSLContext | None = field(default=None, compare=False)
+    """The context built from the files when the arguments were read."""
 
     def ssl_option(self) -> bool | ssl.SSLContext | None:
         """What the client's ``ssl`` option gets: a context when files are given, True to
         require ``wss://``, None to follow the URL's scheme. Verification always stays on."""
+        if self.context is not None:
+            return self.context
         if self.cafile or self.certfile:
-            context = ssl.create_default_context(cafile=self.cafile)
-            if self.certfile:
-                context.load_cert_chain(self.certfile, self.keyfile)
-            return context
+            return tls_context(self.cafile, self.certfile, self.keyfile)
         return True if self.tls else None
 
     def client_options(self, *, auto_reconnect: bool, **more: Any) -> dict[str, Any]:
@@ -65,6 +67,37 @@ class ConnectionOptions:
         except ValueError as exc:
             raise ValueError(f"--url: {exc}") from None
         return client
+
+
+def _readable(option: str, path: str) -> None:
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option}: cannot read {path}: {exc.strerror or exc}") from None
+
+
+def tls_context(cafile: str | None, certfile: str | None, keyfile: str | None) -> ssl.SSLContext:
+    """A verifying client context trusting ``cafile`` (else the system's CAs) and presenting
+    ``certfile``; `UsageError` naming the option whose file cannot be used."""
+    if keyfile and not certfile:
+        raise UsageError("--keyfile: needs --certfile (the certificate the key belongs to)")
+    for option, path in (("--cafile", cafile), ("--certfile", certfile), ("--keyfile", keyfile)):
+        if path:
+            _readable(option, path)
+    try:
+        context = ssl.create_default_context(cafile=cafile)
+    except (ssl.SSLError, ValueError) as exc:
+        raise UsageError(
+            f"--cafile: no CA certificate could be read from {cafile}: {exc}"
+        ) from None
+    if certfile:
+        try:
+            context.load_cert_chain(certfile, keyfile)
+        except (ssl.SSLError, ValueError) as exc:
+            options = "--certfile/--keyfile" if keyfile else "--certfile"
+            raise UsageError(f"{options}: not a usable certificate and key: {exc}") from None
+    return context
 
 
 def _positive(text: str) -> float:
@@ -110,6 +143,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def from_arguments(args: argparse.Namespace) -> ConnectionOptions:
+    """The options; `UsageError` naming the option when the TLS files cannot be used (checked
+    here, before any connection, rather than reported as a connection failure)."""
+    context = None
+    if args.cafile or args.certfile or args.keyfile:
+        context = tls_context(args.cafile, args.certfile, args.keyfile)
     return ConnectionOptions(
         url=args.url,
         timeout=args.timeout,
@@ -119,4 +157,5 @@ def from_arguments(args: argparse.Namespace) -> ConnectionOptions:
         certfile=args.certfile,
         keyfile=args.keyfile,
         max_message_size=args.max_message_size,
+        context=context,
     )

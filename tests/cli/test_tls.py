@@ -65,3 +65,33 @@ def test_client_certificate(
         assert without.status == 3
         with_cert = run_ndb("--cafile", ca_file, "--certfile", str(client_pem), "kv_count", url=url)
         assert (with_cert.status, with_cert.out) == (0, "0\n")
+
+
+@pytest.mark.parametrize(
+    ("option", "kind"),
+    [
+        ("--cafile", "missing"),
+        ("--cafile", "not-pem"),
+        ("--certfile", "missing"),
+        ("--certfile", "not-pem"),
+    ],
+)
+def test_an_unusable_tls_file_is_a_usage_error_naming_the_option(
+    tmp_path: Path, option: str, kind: str
+) -> None:
+    path = tmp_path / "file.pem"
+    if kind == "not-pem":
+        path.write_text("not a certificate\n")
+    with Proxy(None, mode="blackhole") as proxy:
+        result = run_ndb(option, str(path), "kv_count", url=proxy.url)
+        assert proxy.accepted == []  # nothing was tried
+    assert result.status == 2
+    assert result.err.startswith(f"ndb: {option}")
+
+
+def test_keyfile_without_certfile_is_a_usage_error(tmp_path: Path, ca: trustme.CA) -> None:
+    key = tmp_path / "key.pem"
+    ca.issue_cert("ndb-cli-test").private_key_pem.write_to_path(str(key))
+    result = run_ndb("--keyfile", str(key), "kv_count", url="ws://127.0.0.1:9/")
+    assert result.status == 2
+    assert result.err.startswith("ndb: --keyfile")
