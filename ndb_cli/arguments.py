@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ndb_cli.surface import CommandSpec, Kind, ParamSpec
@@ -84,9 +85,19 @@ def _option(spec: CommandSpec, words: Sequence[Word], index: int) -> tuple[Param
     return param, following, index + 2
 
 
-def bind(spec: CommandSpec, words: Sequence[Word]) -> dict[str, Any]:
-    """The keyword arguments for ``spec``'s function from ``words``."""
-    values: dict[str, Any] = {}
+@dataclass(frozen=True)
+class Layout:
+    """Which parameter each word goes to, before any word is read as a value."""
+
+    named: list[tuple[ParamSpec, Word]]  # from options, in order
+    positional: list[tuple[ParamSpec, Word]]  # the other words, in their slots
+    extra: list[Word]  # words no slot takes
+
+
+def layout(spec: CommandSpec, words: Sequence[Word]) -> Layout:
+    """Where the words of a command go, by the rules above: `bind` reads the values from it,
+    and the shell's completion asks it where the next word would go, so the two agree."""
+    named: list[tuple[ParamSpec, Word]] = []
     positional: list[Word] = []
     index = 0
     options_ended = False
@@ -97,28 +108,40 @@ def bind(spec: CommandSpec, words: Sequence[Word]) -> dict[str, Any]:
             index += 1
         elif not options_ended and isinstance(word, Text) and word.raw.startswith("--"):
             param, value_word, index = _option(spec, words, index)
-            if param.many:
-                values.setdefault(param.name, []).extend(_items(param, value_word))
-            elif param.name in values:
-                raise UsageError(f"{spec.name}: {param.name} is given twice")
-            else:
-                values[param.name] = _scalar(param, value_word)
+            named.append((param, value_word))
         else:
             positional.append(word)
             index += 1
-    slots = [p for p in spec.params if p.positional and p.name not in values]
-    remaining = list(positional)
+    given = {param.name for param, _ in named}
+    slots = [p for p in spec.params if p.positional and p.name not in given]
+    placed: list[tuple[ParamSpec, Word]] = []
+    remaining = positional
     for number, param in enumerate(slots):
         later_required = sum(1 for p in slots[number + 1 :] if p.required and not p.many)
+        take = max(0, len(remaining) - later_required) if param.many else min(1, len(remaining))
+        placed += [(param, word) for word in remaining[:take]]
+        remaining = remaining[take:]
+    return Layout(named, placed, remaining)
+
+
+def bind(spec: CommandSpec, words: Sequence[Word]) -> dict[str, Any]:
+    """The keyword arguments for ``spec``'s function from ``words``."""
+    found = layout(spec, words)
+    values: dict[str, Any] = {}
+    for param, word in found.named:
         if param.many:
-            take = max(0, len(remaining) - later_required)
-            taken, remaining = remaining[:take], remaining[take:]
-            if taken:
-                values[param.name] = [item for w in taken for item in _items(param, w)]
-        elif remaining:
-            values[param.name] = _scalar(param, remaining.pop(0))
-    if remaining:
-        extra = " ".join(w.raw if isinstance(w, Text) else json.dumps(w.value) for w in remaining)
+            values.setdefault(param.name, []).extend(_items(param, word))
+        elif param.name in values:
+            raise UsageError(f"{spec.name}: {param.name} is given twice")
+        else:
+            values[param.name] = _scalar(param, word)
+    for param, word in found.positional:
+        if param.many:
+            values.setdefault(param.name, []).extend(_items(param, word))
+        else:
+            values[param.name] = _scalar(param, word)
+    if found.extra:
+        extra = " ".join(w.raw if isinstance(w, Text) else json.dumps(w.value) for w in found.extra)
         raise UsageError(f"{spec.name}: too many arguments: {extra}")
     missing = [p.name for p in spec.params if p.required and p.name not in values]
     if missing:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
+from ndb_cli.arguments import layout
 from ndb_cli.surface import CommandSpec, Kind, ParamSpec, commands
 from ndb_cli.variables import Variables
 from ndb_cli.words import IncompleteInput, Text, UsageError, split_words
@@ -38,30 +39,16 @@ class Want:
 
 
 def _param_at(spec: CommandSpec, before: list[str]) -> ParamSpec | None:
-    """The parameter the next word would go to, after the words ``before`` (no command)."""
-    if before and before[-1].startswith("--") and "=" not in before[-1]:
-        param = spec.param(before[-1][2:])
-        if param is not None and param.kind is not Kind.BOOLEAN:
-            return param
-    given = {w[2:].partition("=")[0] for w in before if w.startswith("--")}
-    position = 0
-    skip = False
-    for word in before:
-        if skip:
-            skip = False
-        elif word.startswith("--"):
-            param = spec.param(word[2:].partition("=")[0])
-            skip = "=" not in word and param is not None and param.kind is not Kind.BOOLEAN
-        else:
-            position += 1
-    slots = [p for p in spec.params if p.positional and p.name not in given]
-    for param in slots:
-        if param.many:
-            return param
-        if position == 0:
-            return param
-        position -= 1
-    return None
+    """The parameter the next word would go to, after the words ``before`` (no command): where
+    `ndb_cli.arguments.layout`, the rules the command is run by, puts a word added there."""
+    following = Text("")
+    try:
+        found = layout(spec, [*(Text(word) for word in before), following])
+    except UsageError:
+        return None  # an unknown option: no telling
+    return next(
+        (param for param, word in found.named + found.positional if word is following), None
+    )
 
 
 def complete(text: str, extra_commands: Iterable[str] = ()) -> Want | None:

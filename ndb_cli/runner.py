@@ -23,7 +23,6 @@ from ndb_proto.errors import (
     ProtocolError,
     ResponseError,
 )
-from ndb_proto.status import Status
 from ndb_transports._options import DEFAULT
 from ndb_transports.asyncio import NdbClient
 
@@ -81,19 +80,10 @@ async def execute(client: NdbClient, call: Call, *, raw: bool = False) -> Any:
     return await client._execute(Request(request.command, request.payload, whole_reply), DEFAULT)
 
 
-def status_text(error: ResponseError) -> str:
-    """``COMMAND failed: NAME (number)``, and the server's message when it sent one."""
-    status = error.status
-    name = status.name if isinstance(status, Status) else "UNDEFINED_STATUS"
-    text = f"{error.command} failed: {name} ({int(status)})"
-    detail = error.rsp.get("m") if isinstance(error.rsp, dict) else None
-    return f"{text}: {detail}" if isinstance(detail, str) and detail else text
-
-
 def classify(error: BaseException) -> tuple[Exit, str]:
     """The exit status and the message for a failure."""
     if isinstance(error, ResponseError):
-        return Exit.REFUSED, status_text(error)
+        return Exit.REFUSED, str(error)  # COMMAND failed: NAME (number)[: message]
     if isinstance(error, (UsageError, ValueError, TypeError)):
         return Exit.USAGE, str(error)
     if isinstance(error, NdbTimeoutError):
