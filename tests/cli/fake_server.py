@@ -46,6 +46,7 @@ class FakeServer:
         self.hold_until = hold_until
         self.hold_timeout = hold_timeout
         self.requests: list[str] = []
+        self.connections = 0
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -80,6 +81,7 @@ class FakeServer:
             await self._stop.wait()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         ws = WSConnection(ConnectionType.SERVER)
         engine = Engine(clock=time.monotonic)
         held: list[str] = []
