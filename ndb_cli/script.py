@@ -26,6 +26,9 @@ from ndb_transports.asyncio import NdbClient
 MAX_PENDING = 1024
 """Lines read ahead of the printed results (the client itself bounds what is on the wire)."""
 
+WATCH_INTERVAL = 0.2
+"""Seconds between looks at the connection while the script waits for input."""
+
 ReadLine = Callable[[], Awaitable[str]]
 
 
@@ -106,6 +109,8 @@ class ScriptRunner:
         self.progress = asyncio.Event()
         self.stopped_at: int | None = None  # the line whose failure lost the connection
         self.not_run: list[int] = []
+        self.connection_gone = False  # seen by the watcher, maybe with no line waiting
+        self.read = 0  # the number of the last line read
         self.stop_reading: Callable[[], None] = lambda: None  # the source's stop, in run
         self.outcome_unknown: list[int] = []
 
@@ -166,10 +171,25 @@ class ScriptRunner:
         if not line.prints_nothing:
             self.printer.show(result)
 
+    async def _watch_connection(self) -> None:
+        """Stop reading when the connection drops between lines (the server went away while
+        the script waited for input): no later line could run."""
+        while True:  # the client offers no event for this; the shell polls the same way
+            await asyncio.sleep(WATCH_INTERVAL)
+            if not self.client.is_connected():
+                break
+        self.connection_gone = True
+        self.stop_reading()
+
     def _report_abandoned(self) -> None:
-        if self.stopped_at is None:
+        if self.stopped_at is not None:
+            where = f"the script stopped at line {self.stopped_at}"
+        elif self.connection_gone:
+            where = f"the script stopped after line {self.read}"
+            self.status = max(self.status, Exit.CONNECTION)
+        else:
             return
-        parts = [f"ndb: the script stopped at line {self.stopped_at}, the connection is lost"]
+        parts = [f"ndb: {where}, the connection is lost"]
         if self.outcome_unknown:
             parts.append(f"{_numbers(self.outcome_unknown)}: outcome unknown (sent, may have run)")
         if self.not_run:
@@ -181,6 +201,7 @@ class ScriptRunner:
         """Run every command ``source`` yields; the exit status is the most serious seen."""
         self.stop_reading = source.stop
         printer = asyncio.ensure_future(self._print_results())
+        watcher = asyncio.ensure_future(self._watch_connection())
         try:
             async for number, words in read_commands(source.readline):
                 if not isinstance(words, ValueError) and Variables.used_in(words):
@@ -188,7 +209,8 @@ class ScriptRunner:
                         await self._printer_moves(printer)
                 while self.queue.full():
                     await self._printer_moves(printer)
-                if self.stopped_at is not None or printer.done():
+                self.read = number
+                if self.stopped_at is not None or self.connection_gone or printer.done():
                     self.not_run.append(number)
                     break
                 self.submitted += 1
@@ -199,6 +221,7 @@ class ScriptRunner:
             await printer
             self._report_abandoned()
         finally:
+            watcher.cancel()
             await self._abandon(printer)
         return self.status
 

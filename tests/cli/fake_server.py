@@ -47,6 +47,7 @@ class FakeServer:
         self.hold_timeout = hold_timeout
         self.requests: list[str] = []
         self.connections = 0
+        self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -68,6 +69,12 @@ class FakeServer:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
 
+    def drop_all(self) -> None:
+        """Abort every open connection (as a server that goes away does)."""
+        assert self._loop is not None
+        for writer in list(self._writers):
+            self._loop.call_soon_threadsafe(writer.transport.abort)
+
     def _run(self) -> None:
         asyncio.run(self._main())
 
@@ -82,6 +89,7 @@ class FakeServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self._writers.add(writer)
         ws = WSConnection(ConnectionType.SERVER)
         engine = Engine(clock=time.monotonic)
         held: list[str] = []
@@ -121,4 +129,5 @@ class FakeServer:
         except (OSError, asyncio.CancelledError):
             writer.transport.abort()
         finally:
+            self._writers.discard(writer)
             writer.close()

@@ -124,6 +124,23 @@ def test_a_lost_connection_ends_the_script_while_input_is_still_open() -> None:
     assert status == 3
 
 
+def test_a_connection_lost_between_lines_ends_the_script_while_input_is_still_open() -> None:
+    with FakeServer() as server:
+        process = _start(server.url)
+        try:
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write("kv_count\n")
+            process.stdin.flush()  # and the input stays open
+            assert process.stdout.readline() == "0\n"
+            server.drop_all()
+            status = process.wait(timeout=30)
+        finally:
+            process.kill()
+            _, err = process.communicate()
+    assert status == 3
+    assert err.startswith("ndb: the script stopped after line 1, the connection is lost")
+
+
 def _finish_with(process: subprocess.Popen[str], script: str) -> tuple[int, str, str]:
     try:
         out, err = process.communicate(script, timeout=30)
