@@ -56,7 +56,7 @@ def main() -> None:
                 print(f"note: {server.note}")
         timers = {
             (server.name, driver): (
-                lambda r=row, p=pipelined, u=server.url: r(u, n_pipe if p else n_seq)
+                lambda r=row, p=pipelined, u=server.url: r(u, n_pipe if p else n_seq).wall
             )
             for driver, (row, pipelined) in DRIVERS.items()
             for server in running
