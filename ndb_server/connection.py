@@ -42,8 +42,8 @@ class Outcome(Enum):
 class ServerConnection:
     def __init__(
         self,
-        handle_text: Callable[[str], str],
-        handle_binary: Callable[[bytes], str],
+        handle_text: Callable[[str], str | None],
+        handle_binary: Callable[[bytes], str | None],
         *,
         max_payload: int,
         now: float,
@@ -52,9 +52,10 @@ class ServerConnection:
         backpressure_limit: int | None = None,
         unsent: Callable[[], int] = lambda: 0,
     ) -> None:
-        """``unsent`` tells how many bytes the transport holds unwritten; with it, a reply is
-        dropped (silently, as uWebSockets does past NemesisDB's 128 KiB ``maxBackpressure``)
-        while more than ``backpressure_limit`` bytes of output wait. Control frames are kept."""
+        """``handle_text``/``handle_binary`` answer one message (None: no reply, a fault the
+        test kit placed). ``unsent`` tells how many bytes the transport holds unwritten; with it,
+        a reply is dropped (silently, as uWebSockets does past NemesisDB's 128 KiB
+        ``maxBackpressure``) while more than ``backpressure_limit`` bytes of output wait. Control frames are kept."""
         self._backpressure_limit = backpressure_limit
         self._unsent = unsent
         self._handle_text = handle_text
@@ -87,8 +88,10 @@ class ServerConnection:
         silent = now - self._last_receive
         if silent >= self.idle_timeout:
             self.outcome = Outcome.DROP
-        elif silent >= self.idle_ping and not self._pinged and self._channel is not None:
-            self._channel.send_ping()
+        elif silent >= self.idle_ping and not self._pinged:
+            # Before the upgrade there is nothing to ping with; the drop still comes.
+            if self._channel is not None:
+                self._channel.send_ping()
             self._pinged = True
 
     def receive_data(self, data: bytes, now: float) -> None:
@@ -155,9 +158,13 @@ class ServerConnection:
                 return
             # Pongs need nothing: any frame already reset the idle timer.
 
-    def _reply(self, text: str) -> None:
+    def _reply(self, text: str | None) -> None:
         channel = self._channel
         assert channel is not None
+        if text is None or not channel.is_open:
+            # No reply planned, or the client's close frame came in the same read as this
+            # message: wsproto allows no more messages, and the client waits for none.
+            return
         limit = self._backpressure_limit
         if limit is not None and self._unsent() + channel.pending_size > limit:
             return  # dropped: the command ran, its reply is lost

@@ -6,6 +6,11 @@ thread, so asyncio, trio and blocking clients can all use it.
 
 ``ndb_server_factory``: start servers with options, e.g.
 ``ndb_server_factory(max_payload=8192, persist_dir=tmp_path)``; all are stopped after the test.
+
+``ndb_memory_server``: the same server with no socket (`ndb_server.MemoryServer`): its
+``memory://`` url works with every client flavour, its clock moves only when the test calls
+``advance(seconds)``, and both kinds share the fault API (``drop_connections``, ``stall``, ...).
+``ndb_memory_server_factory`` starts them with options, like ``ndb_server_factory``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from ndb_server.memory import MemoryServer
 from ndb_server.thread import ServerThread
 
 
@@ -36,3 +42,24 @@ def ndb_server_factory() -> Iterator[Callable[..., ServerThread]]:
 @pytest.fixture
 def ndb_server(ndb_server_factory: Callable[..., ServerThread]) -> ServerThread:
     return ndb_server_factory()
+
+
+@pytest.fixture
+def ndb_memory_server_factory() -> Iterator[Callable[..., MemoryServer]]:
+    started: list[MemoryServer] = []
+
+    def start(**options: Any) -> MemoryServer:
+        server = MemoryServer(**options)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()
+
+
+@pytest.fixture
+def ndb_memory_server(
+    ndb_memory_server_factory: Callable[..., MemoryServer],
+) -> MemoryServer:
+    return ndb_memory_server_factory()

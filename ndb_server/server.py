@@ -16,10 +16,19 @@ from types import TracebackType
 
 from ndb_server.connection import Outcome, ServerConnection
 from ndb_server.engine import Engine
+from ndb_server.faults import FaultPlan
 
 MAX_PAYLOAD_RANGE = range(64, 8193)
 BACKPRESSURE_LIMIT = 128 * 1024
 SWEEP_INTERVAL = 5.0
+
+
+def check_options(max_payload: int, persist_dir: str | os.PathLike[str] | None) -> None:
+    """The options every kind of embedded server checks before it starts."""
+    if max_payload not in MAX_PAYLOAD_RANGE:
+        raise ValueError(f"max_payload must be in 64..8192, got {max_payload}")
+    if persist_dir is not None and not os.path.isdir(persist_dir):
+        raise ValueError(f"persist_dir {os.fspath(persist_dir)!r} is not a directory")
 
 
 class _Connection(asyncio.Protocol):
@@ -34,8 +43,8 @@ class _Connection(asyncio.Protocol):
         server = self.server
         self.transport = transport
         self.conn = ServerConnection(
-            server.engine.handle_text,
-            server.engine.handle_binary,
+            server.handle_text,
+            server.handle_binary,
             max_payload=server.max_payload,
             now=server.loop_time(),
             idle_ping=server.idle_ping,
@@ -44,6 +53,8 @@ class _Connection(asyncio.Protocol):
             unsent=transport.get_write_buffer_size,
         )
         server.connections.add(self)
+        if server.stalled:
+            transport.pause_reading()
         self._arm()
 
     def data_received(self, data: bytes) -> None:
@@ -75,6 +86,8 @@ class _Connection(asyncio.Protocol):
             transport.write(data)
         if conn.outcome is Outcome.CLOSE:
             transport.close()
+        if self.server.faults.take_drop():
+            self.server.drop_all()
 
     def _arm(self) -> None:
         conn = self.conn
@@ -118,10 +131,7 @@ class NdbServer:
         backpressure_limit: int = BACKPRESSURE_LIMIT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if max_payload not in MAX_PAYLOAD_RANGE:
-            raise ValueError(f"max_payload must be in 64..8192, got {max_payload}")
-        if persist_dir is not None and not os.path.isdir(persist_dir):
-            raise ValueError(f"persist_dir {os.fspath(persist_dir)!r} is not a directory")
+        check_options(max_payload, persist_dir)
         self.host = host
         self.port = port
         self.max_payload = max_payload
@@ -129,10 +139,41 @@ class NdbServer:
         self.idle_timeout = idle_timeout
         self.sweep_interval = sweep_interval
         self.backpressure_limit = backpressure_limit
+        self._clock = clock
+        self.persist_dir = persist_dir
         self.engine = Engine(clock=clock, persist_dir=persist_dir)
+        self.faults = FaultPlan()
+        self.stalled = False
         self.connections: set[_Connection] = set()
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
+
+    def handle_text(self, text: str) -> str | None:
+        return self.faults.reply(self.engine.handle_text, text)
+
+    def handle_binary(self, data: bytes) -> str | None:
+        return self.faults.reply(self.engine.handle_binary, data)
+
+    # -- faults (run on the server's loop; `ServerThread` offers them as `FaultControls`) --------
+    def drop_all(self) -> None:
+        """End every connection at once, with no close frame."""
+        for connection in list(self.connections):
+            if connection.transport is not None:
+                connection.transport.close()
+
+    def stall(self, stalled: bool) -> None:
+        self.stalled = stalled
+        for connection in list(self.connections):
+            if connection.transport is not None:
+                if stalled:
+                    connection.transport.pause_reading()
+                else:
+                    connection.transport.resume_reading()
+
+    def restart(self, keep_data: bool) -> None:
+        self.drop_all()
+        if not keep_data:
+            self.engine = Engine(clock=self._clock, persist_dir=self.persist_dir)
 
     @staticmethod
     def loop_time() -> float:

@@ -11,11 +11,14 @@ import threading
 from types import TracebackType
 from typing import Any
 
+from ndb_server.faults import FaultControls, FaultPlan
 from ndb_server.server import NdbServer
 
 
-class ServerThread:
-    """``with ServerThread(port=0) as server: server.url`` (keyword arguments go to NdbServer)."""
+class ServerThread(FaultControls):
+    """``with ServerThread(port=0) as server: server.url`` (keyword arguments go to NdbServer).
+
+    The faults of `FaultControls` act on the server's loop, as on `ndb_server.MemoryServer`."""
 
     def __init__(self, **options: Any) -> None:
         options.setdefault("port", 0)
@@ -35,6 +38,19 @@ class ServerThread:
     @property
     def url(self) -> str:
         return self.server.url
+
+    @property
+    def faults(self) -> FaultPlan:  # type: ignore[override]
+        return self.server.faults
+
+    def _drop_all(self) -> None:
+        self.call(self.server.drop_all)
+
+    def _stall(self, stalled: bool) -> None:
+        self.call(self.server.stall, stalled)
+
+    def _restart(self, keep_data: bool) -> None:
+        self.call(self.server.restart, keep_data)
 
     def start(self) -> str:
         self._thread = threading.Thread(target=self._run, name="ndb-server", daemon=True)

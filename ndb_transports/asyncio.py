@@ -19,6 +19,7 @@ from ndb_proto.client import ClientProtocol, State
 from ndb_proto.errors import ClientClosedError, ResponseError
 from ndb_proto.events import Connected, ConnectionLost
 from ndb_proto.uri import Endpoint
+from ndb_transports import _memory
 from ndb_transports._base import AsyncLifecycle, ClientBase, Closing, logger, state_of
 from ndb_transports._options import Default
 from ndb_transports._pipeline import AsyncPipeline
@@ -125,7 +126,9 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
         self._attempt = attempt
         try:
             await asyncio.wait_for(
-                loop.create_connection(
+                _memory.open_asyncio(endpoint, lambda: _SocketProtocol(self, endpoint))
+                if endpoint.in_memory
+                else loop.create_connection(
                     lambda: _SocketProtocol(self, endpoint),
                     endpoint.host,
                     endpoint.port,

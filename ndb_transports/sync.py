@@ -25,6 +25,7 @@ from ndb_proto.client import ClientProtocol, State
 from ndb_proto.errors import ClientClosedError, ResponseError
 from ndb_proto.events import Connected, ConnectionLost
 from ndb_proto.uri import Endpoint
+from ndb_transports import _memory
 from ndb_transports._base import ClientBase, logger, state_of
 from ndb_transports._options import Default
 from ndb_transports._pipeline import SyncPipeline
@@ -184,7 +185,11 @@ class NdbClient(ClientBase, SyncCommands):
         context = self.options.ssl_context(endpoint)
         timeout = self.options.connect_timeout
         try:
-            sock = socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
+            sock: socket.socket
+            if endpoint.in_memory:
+                sock = _memory.open_socket(endpoint)
+            else:
+                sock = socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if context is not None:
                 sock = context.wrap_socket(sock, server_hostname=endpoint.host)

@@ -22,6 +22,7 @@ from ndb_proto.client import ClientProtocol, State
 from ndb_proto.errors import ClientClosedError, ResponseError
 from ndb_proto.events import Connected, ConnectionLost
 from ndb_proto.uri import Endpoint
+from ndb_transports import _memory
 from ndb_transports._base import AsyncLifecycle, ClientBase, Closing, logger, state_of
 from ndb_transports._options import Default
 from ndb_transports._pipeline import AsyncPipeline
@@ -130,7 +131,11 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
         context = self.options.ssl_context(endpoint)
         try:
             with trio.fail_after(self.options.connect_timeout):
-                stream: trio.abc.Stream = await trio.open_tcp_stream(endpoint.host, endpoint.port)
+                stream: trio.abc.Stream
+                if endpoint.in_memory:
+                    stream = await _memory.open_trio(endpoint)
+                else:
+                    stream = await trio.open_tcp_stream(endpoint.host, endpoint.port)
                 if context is not None:
                     tls = trio.SSLStream(stream, context, server_hostname=endpoint.host)
                     try:

@@ -5,4 +5,9 @@ available when the tests run from a bare checkout too."""
 import sys
 
 if "ndb_server.pytest_plugin" not in sys.modules:
-    from ndb_server.pytest_plugin import ndb_server, ndb_server_factory  # noqa: F401
+    from ndb_server.pytest_plugin import (  # noqa: F401
+        ndb_memory_server,
+        ndb_memory_server_factory,
+        ndb_server,
+        ndb_server_factory,
+    )

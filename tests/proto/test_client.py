@@ -88,7 +88,7 @@ def test_options_are_checked(options: dict[str, Any], message: str) -> None:
 def test_uris_are_checked() -> None:
     with pytest.raises(ValueError, match="at least one server"):
         ClientProtocol([])
-    with pytest.raises(ValueError, match="ws:// or wss://"):
+    with pytest.raises(ValueError, match="ws://, wss:// or memory://"):
         ClientProtocol(["ws://a", "http://b"])
 
 

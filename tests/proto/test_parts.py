@@ -134,13 +134,31 @@ def test_parse_uri(
 
 
 @pytest.mark.parametrize(
+    ("uri", "host", "target"),
+    [
+        ("memory://ndb-1/", "ndb-1", "/"),
+        ("MEMORY://Test-Db", "test-db", "/"),
+        ("memory://a/b?c", "a", "/b?c"),
+    ],
+)
+def test_parse_memory_uri(uri: str, host: str, target: str) -> None:
+    endpoint = parse_uri(uri)
+    assert endpoint == Endpoint(
+        uri=uri, secure=False, host=host, port=0, target=target, in_memory=True
+    )
+    assert endpoint.host_header == host  # no port in the upgrade request's Host header
+
+
+@pytest.mark.parametrize(
     ("uri", "error", "message"),
     [
         (5, TypeError, "uri must be a str, got int"),
         (b"ws://db", TypeError, "uri must be a str, got bytes"),
         ("", ValueError, "uri must not be empty"),
-        ("http://db", ValueError, "must start with ws:// or wss://"),
-        ("db:1987", ValueError, "must start with ws:// or wss://"),
+        ("http://db", ValueError, "must start with ws://, wss:// or memory://"),
+        ("db:1987", ValueError, "must start with ws://, wss:// or memory://"),
+        ("memory://db:1987/", ValueError, "a memory:// uri has no port"),
+        ("memory:///", ValueError, "no host"),
         ("ws://db:99999", ValueError, "invalid port"),
         ("ws://db:port", ValueError, "invalid port"),
         ("ws://", ValueError, "no host"),

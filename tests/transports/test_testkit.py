@@ -1,0 +1,251 @@
+"""The test kit through real clients of every flavour: `MemoryServer` (memory:// URLs, the
+virtual clock, several clients and threads) and the faults on cue, which must behave the same on
+the memory and the socket server."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import ndb_transports.sync as ndb_sync
+from ndb_proto.errors import ConnectionLostError, NdbTimeoutError, RemoteProtocolError
+from ndb_server import MemoryServer
+from ndb_server.faults import FaultControls
+from ndb_server.thread import ServerThread
+from tests.transports.flavours import Flavour
+
+NO_RECONNECT: dict[str, Any] = {"auto_reconnect": False}
+
+
+@pytest.fixture(params=["memory", "socket"])
+def server(request: pytest.FixtureRequest) -> Iterator[MemoryServer | ServerThread]:
+    """Each kind of test server, with the same fault API."""
+    if request.param == "memory":
+        with MemoryServer() as memory:
+            yield memory
+    else:
+        with ServerThread() as thread:
+            yield thread
+
+
+# -- MemoryServer ----------------------------------------------------------------------------
+
+
+def test_every_flavour_talks_to_a_memory_url(flavour: Flavour) -> None:
+    with MemoryServer() as server:
+
+        async def main() -> None:
+            assert server.url.startswith("memory://")
+            async with flavour.connected(server.url) as client:
+                await client.kv_set({"a": [1, {"b": "ä"}]})
+                assert await client.kv_get(key="a") == [1, {"b": "ä"}]
+                assert server.connection_count == 1
+            await flavour.until(lambda: server.connection_count == 0)
+
+        flavour.run(main)
+        assert '"cnt":1' in server.engine.handle_text('{"KV_COUNT":{}}')
+
+
+def test_connect_pool_skips_a_memory_server_that_is_not_running(flavour: Flavour) -> None:
+    with MemoryServer() as server:
+
+        async def main() -> None:
+            client = flavour.client()
+            assert await client.connect_pool(["memory://nobody-here/", server.url]) is True
+            assert await client.kv_count() == 0
+            await client.close()
+            assert await flavour.client().open("memory://nobody-here/") is False
+
+        flavour.run(main)
+
+
+def test_a_closed_memory_server_refuses_and_closes_its_clients(flavour: Flavour) -> None:
+    server = MemoryServer()
+
+    async def main() -> None:
+        client = flavour.client(**NO_RECONNECT)
+        assert await client.open(server.url) is True
+        server.close()
+        await flavour.noticed_drop(client)
+        with pytest.raises(ConnectionLostError):
+            await client.kv_count()
+        assert await flavour.client().open(server.url) is False
+        await client.close()
+
+    flavour.run(main)
+
+
+def test_advance_expires_sessions_at_the_sweep_without_sleeping(flavour: Flavour) -> None:
+    with MemoryServer() as server:
+
+        async def main() -> None:
+            async with flavour.connected(server.url) as client:
+                session = await client.sh_create(durationSeconds=60, deleteSessionOnExpire=True)
+                server.advance(59)
+                assert await client.sh_session_exists([session.tkn]) == [session.tkn]
+                server.advance(1.5)  # expired at 60, but removed only by the sweep at 65
+                assert await client.sh_session_exists([session.tkn]) == [session.tkn]
+                server.advance(4.5)
+                assert await client.sh_session_exists([session.tkn]) == []
+                assert server.now == 65
+
+        flavour.run(main)
+
+
+def test_advance_pings_an_idle_client_then_drops_it(flavour: Flavour) -> None:
+    with MemoryServer(idle_ping=10, idle_timeout=20) as server:
+
+        async def main() -> None:
+            client = flavour.client(**NO_RECONNECT)
+            assert await client.open(server.url) is True
+            server.advance(10)  # pinged; the client answers, which keeps the connection
+            await flavour.sleep(0.05)
+            assert await client.kv_count() == 0
+            assert client.is_connected()
+            server.advance(25)  # silent past the timeout in one step: dropped
+            await flavour.noticed_drop(client)
+            with pytest.raises(ConnectionLostError):
+                await client.kv_count()
+            await client.close()
+
+        flavour.run(main)
+
+
+def test_advance_refuses_going_back() -> None:
+    with MemoryServer() as server, pytest.raises(ValueError, match="seconds"):
+        server.advance(-1)
+
+
+def test_one_memory_server_serves_many_threads() -> None:
+    with MemoryServer() as server:
+
+        def work(n: int) -> None:
+            with ndb_sync.NdbClient(timeout=5) as client:
+                assert client.open(server.url)
+                for i in range(50):
+                    client.kv_set({f"k{n}-{i}": i})
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        with ndb_sync.NdbClient(timeout=5) as client:
+            assert client.open(server.url)
+            assert client.kv_count() == 200
+
+
+def test_memory_server_names_are_unique() -> None:
+    with MemoryServer(name="twin"), pytest.raises(ValueError, match="twin"):
+        MemoryServer(name="twin")
+
+
+# -- faults on cue, on both servers ----------------------------------------------------------
+
+
+def test_drop_connections_now(flavour: Flavour, server: FaultControls) -> None:
+    async def main() -> None:
+        client = flavour.client(**NO_RECONNECT)
+        assert await client.open(server.url) is True  # type: ignore[attr-defined]
+        server.drop_connections()
+        await flavour.noticed_drop(client)
+        with pytest.raises(ConnectionLostError):
+            await client.kv_count()
+        await client.close()
+
+    flavour.run(main)
+
+
+def test_drop_connections_after_n_replies(flavour: Flavour, server: FaultControls) -> None:
+    async def main() -> None:
+        client = flavour.client(**NO_RECONNECT)
+        assert await client.open(server.url) is True  # type: ignore[attr-defined]
+        server.drop_connections(after_replies=2)
+        await client.kv_set({"a": 1})
+        await client.kv_set({"b": 2})  # the second reply arrives, then the connection drops
+        await flavour.noticed_drop(client)
+        with pytest.raises(ConnectionLostError):
+            await client.kv_set({"c": 3})
+        await client.close()
+        async with flavour.connected(server.url) as again:  # type: ignore[attr-defined]
+            assert sorted(await again.kv_keys()) == ["a", "b"]
+
+    flavour.run(main)
+
+
+def test_drop_next_reply_then_answer_next(flavour: Flavour, server: FaultControls) -> None:
+    async def main() -> None:
+        async with flavour.connected(server.url, timeout=0.3) as client:  # type: ignore[attr-defined]
+            server.drop_next_reply()
+            with pytest.raises(NdbTimeoutError):
+                await client.kv_set({"a": 1})  # it ran; its reply never came
+            server.answer_next('{"KV_COUNT_RSP":')
+            with pytest.raises(ConnectionLostError) as info:
+                await client.kv_count()  # a broken reply ends the connection
+            assert isinstance(info.value.__cause__, RemoteProtocolError)
+
+        async with flavour.connected(server.url) as client:  # type: ignore[attr-defined]
+            assert await client.kv_get(key="a") == 1
+
+    flavour.run(main)
+
+
+def test_stall_and_resume(flavour: Flavour, server: FaultControls) -> None:
+    async def main() -> None:
+        async with flavour.connected(server.url, timeout=0.3) as client:  # type: ignore[attr-defined]
+            server.stall()
+            with pytest.raises(NdbTimeoutError):
+                await client.kv_set({"a": 1})
+        server.resume()
+        async with flavour.connected(server.url) as client:  # type: ignore[attr-defined]
+            assert await client.kv_count() == 1  # the stalled command ran on resume
+
+    flavour.run(main)
+
+
+@pytest.mark.parametrize("keep_data", [True, False])
+def test_restart(flavour: Flavour, server: FaultControls, keep_data: bool) -> None:
+    async def main() -> None:
+        async with flavour.connected(server.url, **NO_RECONNECT) as client:  # type: ignore[attr-defined]
+            await client.kv_set({"a": 1})
+            server.restart(keep_data=keep_data)
+            await flavour.noticed_drop(client)
+            with pytest.raises(ConnectionLostError):
+                await client.kv_count()
+        async with flavour.connected(server.url) as client:  # type: ignore[attr-defined]
+            assert await client.kv_count() == (1 if keep_data else 0)
+
+    flavour.run(main)
+
+
+def run_with_random_faults(server: FaultControls, seed: int) -> list[str]:
+    server.random_faults(seed, rate=0.2, kinds=("drop reply", "answer"))
+    with ndb_sync.NdbClient(timeout=0.2, auto_reconnect=True) as client:
+        assert client.open(server.url)  # type: ignore[attr-defined]
+        for i in range(40):
+            with contextlib.suppress(ConnectionLostError, NdbTimeoutError):
+                client.kv_set({f"k{i}": i})
+    return list(server.faults.log)
+
+
+def test_a_seed_replays_the_same_faults(server: FaultControls) -> None:
+    first = run_with_random_faults(server, seed=7)
+    other = MemoryServer() if isinstance(server, MemoryServer) else ServerThread().__enter__()
+    try:
+        assert run_with_random_faults(other, seed=7) == first
+    finally:
+        other.close() if isinstance(other, MemoryServer) else other.stop()
+    assert first, "a rate of 0.2 over 40 commands gives some faults"
+
+
+def test_fault_arguments_are_checked(server: FaultControls) -> None:
+    with pytest.raises(ValueError, match="after_replies"):
+        server.drop_connections(after_replies=-1)
+    with pytest.raises(ValueError, match="rate"):
+        server.random_faults(1, rate=2.0)
+    with pytest.raises(TypeError, match="text"):
+        server.answer_next(b"{}")  # type: ignore[arg-type]
