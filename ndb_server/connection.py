@@ -55,7 +55,8 @@ class ServerConnection:
         """``handle_text``/``handle_binary`` answer one message (None: no reply, a fault the
         test kit placed). ``unsent`` tells how many bytes the transport holds unwritten; with it,
         a reply is dropped (silently, as uWebSockets does past NemesisDB's 128 KiB
-        ``maxBackpressure``) while more than ``backpressure_limit`` bytes of output wait. Control frames are kept."""
+        ``maxBackpressure``) while more than ``backpressure_limit`` bytes of output wait.
+        Control frames are kept."""
         self._backpressure_limit = backpressure_limit
         self._unsent = unsent
         self._handle_text = handle_text
