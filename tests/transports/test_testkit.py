@@ -10,12 +10,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, Request, TextMessage
 
 import ndb_transports.sync as ndb_sync
 from ndb_proto.errors import ConnectionLostError, NdbTimeoutError, RemoteProtocolError
+from ndb_proto.uri import parse_uri
 from ndb_server import MemoryServer
 from ndb_server.faults import FaultControls
 from ndb_server.thread import ServerThread
+from ndb_transports import _memory
 from tests.transports.flavours import Flavour
 
 NO_RECONNECT: dict[str, Any] = {"auto_reconnect": False}
@@ -249,3 +253,28 @@ def test_fault_arguments_are_checked(server: FaultControls) -> None:
         server.random_faults(1, rate=2.0)
     with pytest.raises(TypeError, match="text"):
         server.answer_next(b"{}")  # type: ignore[arg-type]
+
+
+def test_memory_server_drops_replies_past_the_backpressure_limit() -> None:
+    """Replies the client has not read count as backpressure: past the limit they are dropped
+    (the commands still run), and once the client has read, replies flow again."""
+
+    def texts(ws: WSConnection, stream: _memory.MemoryStream) -> list[str]:
+        while (data := stream.read(1 << 20)) is not None and data:
+            ws.receive_data(data)
+        return [event.data for event in ws.events() if isinstance(event, TextMessage)]  # type: ignore[misc]
+
+    with MemoryServer(max_payload=8192, backpressure_limit=64 * 1024) as server:
+        ws = WSConnection(ConnectionType.CLIENT)
+        stream = _memory.connect(parse_uri(server.url))
+        stream.write(ws.send(Request(host="db", target="/")))
+        ws.receive_data(stream.read(65536))
+        assert any(isinstance(event, AcceptConnection) for event in ws.events())
+        stream.write(ws.send(TextMessage('{"KV_SET":{"keys":{"big":"' + "x" * 8000 + '"}}}')))
+        assert len(texts(ws, stream)) == 1
+        for _ in range(20):  # 20 replies of 8 KB, none read meanwhile
+            stream.write(ws.send(TextMessage('{"KV_GET":{"keys":["big"]}}')))
+        assert 0 < len(texts(ws, stream)) < 20
+        stream.write(ws.send(TextMessage('{"KV_COUNT":{}}')))
+        replies = texts(ws, stream)
+        assert len(replies) == 1 and '"cnt":1' in replies[0]
