@@ -146,6 +146,7 @@ class MemoryServer(FaultControls):
 
     @property
     def connection_count(self) -> int:
+        """How many clients are connected now."""
         with self._lock:
             return len(self._connections)
 

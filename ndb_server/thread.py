@@ -40,6 +40,11 @@ class ServerThread(FaultControls):
         return self.server.url
 
     @property
+    def connection_count(self) -> int:
+        """How many clients are connected now."""
+        return int(self.call(lambda: len(self.server.connections)))
+
+    @property
     def faults(self) -> FaultPlan:  # type: ignore[override]
         return self.server.faults
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import trustme
 
+from ndb_server.memory import MemoryServer
 from ndb_server.thread import ServerThread
 from tests.transports.flavours import FLAVOUR_NAMES, Flavour
 from tests.transports.proxy import Proxy
@@ -22,6 +23,36 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/transports/" in item.nodeid and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(DEFAULT_TEST_TIMEOUT))
+
+
+ON_BOTH_SERVERS = frozenset({"test_api", "test_cancellation", "test_close", "test_concurrency"})
+"""Modules whose tests use only ``ndb_server.url`` (and ``connection_count``): those not behind a
+proxy (which needs a socket) run against the socket server and the memory server
+(`MemoryServer`), which must behave the same for them."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rpartition(".")[2]
+    names = set(metafunc.fixturenames)
+    if module in ON_BOTH_SERVERS and "ndb_server" in names and not {"proxy", "tls_proxy"} & names:
+        metafunc.parametrize("server_kind", ["socket", "memory"], indirect=True)
+
+
+@pytest.fixture
+def server_kind(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "socket")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def ndb_server(
+    server_kind: str,
+    ndb_server_factory: Callable[..., ServerThread],
+    ndb_memory_server_factory: Callable[..., MemoryServer],
+) -> ServerThread | MemoryServer:
+    """The socket server, or in the modules of ON_BOTH_SERVERS each kind in turn."""
+    if server_kind == "memory":
+        return ndb_memory_server_factory()
+    return ndb_server_factory()
 
 
 @pytest.fixture(params=FLAVOUR_NAMES)

@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 
 from ndb_proto.errors import ClientClosedError, NdbTimeoutError
+from ndb_server.memory import MemoryServer
 from ndb_server.thread import ServerThread
 from tests.transports.flavours import Flavour
 from tests.transports.proxy import C2S, OP_CLOSE, S2C, Proxy
 
 
-def server_connections(server: ServerThread) -> int:
-    return int(server.call(lambda: len(server.server.connections)))
+def server_connections(server: ServerThread | MemoryServer) -> int:
+    return server.connection_count
 
 
 @pytest.mark.parametrize("timeout", [30.0, None])
