@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import unittest
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -103,3 +104,34 @@ def test_the_api_reference_lists_every_core_module() -> None:
     page = (DOCS / "reference" / "ndb_proto.md").read_text("utf-8")
     listed = set(re.findall(r"^::: ndb_proto\.(\w+)$", page, re.M))
     assert listed == modules
+
+
+def examples_of_the_testing_page() -> list[str]:
+    text = (DOCS / "testing.md").read_text("utf-8")
+    return re.findall(r"<!-- pytest-example -->\n```python\n(.*?)```", text, re.S)
+
+
+def test_every_python_block_of_the_testing_page_is_run() -> None:
+    text = (DOCS / "testing.md").read_text("utf-8")
+    assert len(examples_of_the_testing_page()) == len(FENCED_PYTHON.findall(text)) == 5
+
+
+@pytest.mark.parametrize("code", examples_of_the_testing_page())
+def test_testing_page_example_passes(code: str, request: pytest.FixtureRequest) -> None:
+    """Each block's test functions run with the real fixtures they name, and its hypothesis
+    state machines (``TestX = Machine.TestCase``) run as unittest cases."""
+    namespace: dict[str, Any] = {"__name__": "doc_example"}
+    exec(compile(code, "testing.md", "exec"), namespace)
+    functions = [v for k, v in namespace.items() if k.startswith("test_") and callable(v)]
+    cases = [
+        v
+        for k, v in namespace.items()
+        if k.startswith("Test") and isinstance(v, type) and issubclass(v, unittest.TestCase)
+    ]
+    assert functions or cases
+    for test in functions:
+        test(**{name: request.getfixturevalue(name) for name in inspect.signature(test).parameters})
+    for case in cases:
+        result = unittest.TestResult()
+        unittest.defaultTestLoader.loadTestsFromTestCase(case).run(result)
+        assert result.wasSuccessful(), result.errors + result.failures
