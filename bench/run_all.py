@@ -15,7 +15,14 @@ import sys
 import time
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-SCRIPTS = ["bench_codec", "bench_core", "bench_window", "bench_clients", "bench_server"]
+SCRIPTS = [
+    "bench_codec",
+    "bench_core",
+    "bench_window",
+    "bench_clients",
+    "bench_server",
+    "bench_testkit",
+]
 
 
 def main() -> int:
