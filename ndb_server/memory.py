@@ -130,7 +130,7 @@ class MemoryServer(FaultControls):
         self._connections: set[_Connection] = set()
         self.engine = self._new_engine()
         self._open = True
-        _memory.register(self.name, self, self._accept)
+        _memory.register(self.name, self._accept)
 
     def _new_engine(self) -> Engine:
         return Engine(clock=lambda: self._now, persist_dir=self.persist_dir)

@@ -38,17 +38,18 @@ class ServerEnd(Protocol):
 
 Acceptor = Callable[["MemoryStream"], ServerEnd]
 
-_servers: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+_servers: dict[str, weakref.WeakMethod[Acceptor]] = {}
 _registry_lock = threading.Lock()
 
 
-def register(name: str, owner: Any, acceptor: Acceptor) -> None:
-    """Serve ``memory://name/`` with ``acceptor`` while ``owner`` (the server) is alive."""
+def register(name: str, acceptor: Acceptor) -> None:
+    """Serve ``memory://name/`` with ``acceptor``, a bound method of the server: held weakly,
+    so a server that is garbage-collected stops serving without `unregister`."""
     with _registry_lock:
-        if name in _servers:
+        held = _servers.get(name)
+        if held is not None and held() is not None:
             raise ValueError(f"a memory server named {name!r} is already running")
-        _servers[name] = owner
-        owner._memory_acceptor = acceptor
+        _servers[name] = weakref.WeakMethod(acceptor)
 
 
 def unregister(name: str) -> None:
@@ -60,11 +61,12 @@ def connect(endpoint: Endpoint) -> MemoryStream:
     """A new connection to the server named by ``endpoint``; ConnectionRefusedError (as for a
     port nobody listens on) when no such server runs."""
     with _registry_lock:
-        owner = _servers.get(endpoint.host)
-    if owner is None:
+        held = _servers.get(endpoint.host)
+        acceptor = held() if held is not None else None
+    if acceptor is None:
         raise ConnectionRefusedError(errno.ECONNREFUSED, f"no memory server {endpoint.host!r}")
     stream = MemoryStream()
-    stream.server = owner._memory_acceptor(stream)
+    stream.server = acceptor(stream)
     return stream
 
 
