@@ -21,6 +21,7 @@ from ndb_server.faults import FaultControls
 from ndb_server.thread import ServerThread
 from ndb_transports import _memory
 from tests.transports.flavours import Flavour
+from tests.transports.test_pipeline import execute, pipeline
 
 NO_RECONNECT: dict[str, Any] = {"auto_reconnect": False}
 
@@ -278,3 +279,16 @@ def test_memory_server_drops_replies_past_the_backpressure_limit() -> None:
         stream.write(ws.send(TextMessage('{"KV_COUNT":{}}')))
         replies = texts(ws, stream)
         assert len(replies) == 1 and '"cnt":1' in replies[0]
+
+
+def test_a_pipeline_over_a_memory_url(flavour: Flavour) -> None:
+    """Pipelines write every command at once; the memory server answers them all in order."""
+    with MemoryServer() as server:
+
+        async def main() -> None:
+            async with flavour.connected(server.url) as client:
+                pipe = pipeline(flavour, client)
+                pipe.kv_set({"a": 1}).kv_get(key="a").kv_count()
+                assert await execute(flavour, pipe) == [None, 1, 1]
+
+        flavour.run(main)
