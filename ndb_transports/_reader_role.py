@@ -71,6 +71,15 @@ class ReaderRole:
         takes it over."""
         assert self._lock.locked() and self.held
         self.held = False
+        self.pass_on()
+
+    def pass_on(self) -> None:
+        """Under the lock, when nobody holds the role: wake the first follower still waiting,
+        to take it. Called by a woken thread that leaves without taking the role (its request
+        was answered meanwhile, or it was interrupted), so a hand-off is never lost."""
+        assert self._lock.locked()
+        if self.held:
+            return
         for follower in self._followers:
             if not follower.done:
                 self._wake(follower)
@@ -111,9 +120,13 @@ class ReaderRole:
         self._lock.release()
         try:
             self.sleep(waiter, timeout)
-        finally:
+        except BaseException:
             self._lock.acquire()
             self.withdraw(waiter)
+            self.pass_on()
+            raise
+        self._lock.acquire()
+        self.withdraw(waiter)
 
     def resolve(self, waiter: Waiter, value: Any) -> None:
         """Under the lock: the request succeeded; wake its thread (and only it)."""

@@ -279,7 +279,11 @@ class NdbClient(ClientBase, SyncCommands):
                         self._process(proto)
                 else:
                     fresh = self._read(proto, sock, fresh)
-        self._drop_socket()
+        with self._lock:
+            # Only a connection that is closed loses its socket here (the Closed event drops
+            # it too); an open one, or one opened meanwhile by another thread, keeps it.
+            if proto.state is State.CLOSED and self._proto is proto:
+                self._drop_socket()
 
     def close_and_wait(self) -> None:
         self.close()
@@ -344,7 +348,9 @@ class NdbClient(ClientBase, SyncCommands):
                 request_ids = proto.submit_many(requests, deadline)
             for request_id, waiter in zip(request_ids, waiters, strict=True):
                 self._waiters[request_id] = waiter
-            self._process(proto, flush=False)
+            # A TLS socket is written under the lock, here: OpenSSL does not support a write
+            # beside a read on one connection. A plain socket is written without the lock.
+            self._process(proto, flush=isinstance(self._sock, _ssl.SSLSocket))
             claimed = self._claim_write(proto)
         if claimed is not None:
             self._write_claimed(proto, *claimed)
@@ -372,6 +378,7 @@ class NdbClient(ClientBase, SyncCommands):
         while True:
             with lock:
                 if waiter.done:
+                    role.pass_on()  # a hand-off meant for this thread must not be lost
                     return
                 lead = role.take()
                 if not lead:
@@ -391,9 +398,15 @@ class NdbClient(ClientBase, SyncCommands):
             except BaseException:  # KeyboardInterrupt: never leave a sleeper enlisted
                 with lock:
                     role.withdraw(waiter)
+                    role.pass_on()
                 raise
             if waiter.done:
-                return  # woken by its own reply (set before the wake): no lock needed
+                # Woken by its own reply (set before the wake): no lock needed, unless the
+                # role was handed to this thread meanwhile; then it goes to the next sleeper.
+                if not role.held:
+                    with lock:
+                        role.pass_on()
+                return
             with lock:
                 role.withdraw(waiter)
                 if not waiter.done and role.held:
@@ -495,10 +508,12 @@ class NdbClient(ClientBase, SyncCommands):
             self._process(proto)
             return False
         now = self._now()
-        proto.receive_data(data, now)
-        if not data:
-            proto.connection_lost(None, now)
-        self._process(proto)
+        try:
+            proto.receive_data(data, now)
+            if not data:
+                proto.connection_lost(None, now)
+        finally:
+            self._process(proto)  # whatever the core resolved reaches its threads
         return bool(data)
 
     def _expire(self, proto: ClientProtocol) -> None:
@@ -527,6 +542,12 @@ class NdbClient(ClientBase, SyncCommands):
                     except OSError as exc:
                         proto.connection_lost(exc, self._now())
                         continue  # collect the events of the loss too
+                    except BaseException:
+                        # KeyboardInterrupt mid-write: those bytes (other threads' requests
+                        # too) may be lost or cut, so the connection is no longer in step.
+                        proto.connection_lost(None, self._now())
+                        self._dispatch(proto.events())
+                        raise
             events = proto.events()
             if not events:
                 return
@@ -568,8 +589,13 @@ class NdbClient(ClientBase, SyncCommands):
                     data = proto.data_to_send()
                     sock = self._sock
         except BaseException:
+            # KeyboardInterrupt mid-write: the bytes taken from the core (other threads'
+            # requests too) may be lost or cut, so that connection is no longer in step.
             with lock:
                 self._writing = False
+                if sock is not None and self._sock is sock:
+                    proto.connection_lost(None, self._now())
+                    self._process(proto)
             raise
 
     # -- keepalive -----------------------------------------------------------------------------

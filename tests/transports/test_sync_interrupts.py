@@ -1,0 +1,138 @@
+"""The blocking client when a thread is interrupted at a bad moment (a KeyboardInterrupt in the
+middle of a write, or just as the reader role is handed to it), and `wait_closed` on a client
+that is not closing. Each of these once lost a request, a hand-off or the socket: replies must
+still reach the right caller and nobody may wait for a reader that will never come."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import ndb_transports._reader_role as reader_role
+import ndb_transports.sync as ndb_sync
+from ndb_proto.errors import ConnectionLostError
+from ndb_server import MemoryServer
+
+
+class Interrupt(BaseException):
+    """Stands for a KeyboardInterrupt arriving in one thread."""
+
+
+@pytest.fixture
+def server() -> Iterator[MemoryServer]:
+    with MemoryServer() as running:
+        yield running
+
+
+def test_an_interrupted_write_fails_the_connection_and_later_requests_get_their_own_replies(
+    server: MemoryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write = ndb_sync._write
+    armed = [True]
+
+    def write_once_interrupted(sock: Any, data: bytes) -> None:
+        if armed[0]:
+            armed[0] = False
+            raise Interrupt
+        real_write(sock, data)
+
+    with ndb_sync.NdbClient(timeout=10.0) as client:
+        assert client.open(server.url)
+        client.kv_set({"a": 1, "b": 2})
+        monkeypatch.setattr(ndb_sync, "_write", write_once_interrupted)
+        with pytest.raises(Interrupt):
+            client.kv_set({"x": 1})  # taken from the core, never written
+        # The connection was given up (its bytes were lost), so the next requests are not
+        # matched against a reply that will never come: each gets its own.
+        assert client.kv_set({"y": 2}) is None
+        assert client.kv_get(("a", "y")) == {"a": 1, "y": 2}
+        assert client.kv_contains(("x",)) == []
+
+
+def test_an_interrupted_write_fails_every_request_it_carried(
+    server: MemoryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write = ndb_sync._write
+    armed = [True]
+
+    def write_once_interrupted(sock: Any, data: bytes) -> None:
+        if armed[0]:
+            armed[0] = False
+            raise Interrupt
+        real_write(sock, data)
+
+    with ndb_sync.NdbClient(timeout=10.0, auto_reconnect=False) as client:
+        assert client.open(server.url)
+        monkeypatch.setattr(ndb_sync, "_write", write_once_interrupted)
+        with client.pipeline() as pipe:
+            pipe.kv_set({"p": 1}).kv_count()
+            with pytest.raises(Interrupt):
+                pipe.execute()
+        # Given up at once: nothing waits for the replies of bytes that may never have left.
+        assert not client.is_connected()
+        with pytest.raises(ConnectionLostError) as info:
+            client.kv_count()
+        assert info.value.outcome_unknown is False
+
+
+def test_wait_closed_on_an_open_client_leaves_the_connection_alone(server: MemoryServer) -> None:
+    with ndb_sync.NdbClient(timeout=5.0) as client:
+        assert client.open(server.url)
+        client.wait_closed()  # nothing is closing: returns at once
+        assert client.is_connected()
+        assert client.kv_count() == 0
+
+
+def test_a_hand_off_to_an_interrupted_thread_passes_on_to_the_next_sleeper(
+    server: MemoryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """L holds the reader role while F and G sleep; L lets go and the role goes to F, which
+    is interrupted as it wakes. G must still get its reply, without a deadline to save it."""
+    release_leader = threading.Event()
+    real_lead = ndb_sync.NdbClient._lead
+    real_sleep = reader_role.ReaderRole.sleep
+
+    def lead(self: ndb_sync.NdbClient, proto: Any, waiter: Any) -> None:
+        real_lead(self, proto, waiter)
+        if threading.current_thread().name == "L":
+            release_leader.wait(10)  # keep the role until F and G sleep
+
+    def sleep(waiter: Any, timeout: float | None) -> None:
+        real_sleep(waiter, timeout)
+        if threading.current_thread().name == "F" and not waiter.done:
+            raise Interrupt
+
+    monkeypatch.setattr(ndb_sync.NdbClient, "_lead", lead)
+    monkeypatch.setattr(reader_role.ReaderRole, "sleep", staticmethod(sleep))
+    outcomes: dict[str, str] = {}
+
+    with ndb_sync.NdbClient(timeout=None) as client:
+        assert client.open(server.url)
+
+        def run(name: str) -> None:
+            try:
+                client.kv_set({name: 1})
+                outcomes[name] = "ok"
+            except Interrupt:
+                outcomes[name] = "interrupted"
+
+        threads = {n: threading.Thread(target=run, args=(n,), name=n) for n in "LFG"}
+        threads["L"].start()
+        for name in "FG":
+            while not client._role.held:  # L has the role before the others come
+                threading.Event().wait(0.01)
+            threads[name].start()
+            for _ in range(500):  # F (then G) is asleep as a follower
+                with client._lock:
+                    if len(client._role._followers) == "FG".index(name) + 1:
+                        break
+                threading.Event().wait(0.01)
+        release_leader.set()
+        for thread in threads.values():
+            thread.join(10)
+        assert not any(thread.is_alive() for thread in threads.values()), outcomes
+        assert outcomes == {"L": "ok", "F": "interrupted", "G": "ok"}
+        assert client.kv_get(("G", "L")) == {"G": 1, "L": 1}
