@@ -36,7 +36,7 @@ def test_the_one_shot_mode_does_not_import_the_shell_or_the_server(
         "sys.argv = ['ndb', 'kv_count']\n"
         "try:\n    runpy.run_module('ndb_cli', run_name='__main__')\n"
         "except SystemExit as exc:\n    status = exc.code\n"
-        "print(status, sorted(m for m in sys.modules if m.split('.')[0] in "
+        "print(int(status), sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'prompt_toolkit', 'ndb_server'}), file=sys.stderr)\n"
     )
     done = subprocess.run(
