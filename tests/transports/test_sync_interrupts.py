@@ -27,9 +27,8 @@ def server() -> Iterator[MemoryServer]:
         yield running
 
 
-def test_an_interrupted_write_fails_the_connection_and_later_requests_get_their_own_replies(
-    server: MemoryServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def interrupt_next_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next write of any blocking client is interrupted before it sends anything."""
     real_write = ndb_sync._write
     armed = [True]
 
@@ -39,10 +38,16 @@ def test_an_interrupted_write_fails_the_connection_and_later_requests_get_their_
             raise Interrupt
         real_write(sock, data)
 
+    monkeypatch.setattr(ndb_sync, "_write", write_once_interrupted)
+
+
+def test_an_interrupted_write_fails_the_connection_and_later_requests_get_their_own_replies(
+    server: MemoryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with ndb_sync.NdbClient(timeout=10.0) as client:
         assert client.open(server.url)
         client.kv_set({"a": 1, "b": 2})
-        monkeypatch.setattr(ndb_sync, "_write", write_once_interrupted)
+        interrupt_next_write(monkeypatch)
         with pytest.raises(Interrupt):
             client.kv_set({"x": 1})  # taken from the core, never written
         # The connection was given up (its bytes were lost), so the next requests are not
@@ -55,18 +60,9 @@ def test_an_interrupted_write_fails_the_connection_and_later_requests_get_their_
 def test_an_interrupted_write_fails_every_request_it_carried(
     server: MemoryServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_write = ndb_sync._write
-    armed = [True]
-
-    def write_once_interrupted(sock: Any, data: bytes) -> None:
-        if armed[0]:
-            armed[0] = False
-            raise Interrupt
-        real_write(sock, data)
-
     with ndb_sync.NdbClient(timeout=10.0, auto_reconnect=False) as client:
         assert client.open(server.url)
-        monkeypatch.setattr(ndb_sync, "_write", write_once_interrupted)
+        interrupt_next_write(monkeypatch)
         with client.pipeline() as pipe:
             pipe.kv_set({"p": 1}).kv_count()
             with pytest.raises(Interrupt):
