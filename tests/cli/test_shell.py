@@ -45,14 +45,17 @@ def test_completion_of_commands_options_and_key_names(
     t.line("sh_info $tkn")
     t.wait_for(r'"duration": 77')
     t.type("kv_get use\t")  # key names come from the server
+    t.wait_for("rname")  # a reply's completion: Enter before it shows would run what was typed
     t.line("")
     t.wait_for(r'\{\s+"username": 1\s+\}')
     t.type("kv_get oth\t")  # a name with a space is completed quoted
+    t.wait_for("er key")
     t.line("")
     t.wait_for(r'\{\s+"other key": 2\s+\}')
     t.line('sh_set $tkn {"in session": 3}')
     t.wait_for("OK")
     t.type("sh_get $tkn in\t")  # a session's own key names
+    t.wait_for("session")
     t.line("")
     t.wait_for(r'\{\s+"in session": 3\s+\}')
     assert t.finish() == 0
