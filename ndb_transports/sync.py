@@ -23,7 +23,7 @@ from typing import Any
 
 from ndb_proto.client import ClientProtocol, State
 from ndb_proto.errors import ClientClosedError, ResponseError
-from ndb_proto.events import Connected, ConnectionLost
+from ndb_proto.events import Connected, ConnectionLost, ReplyReceived
 from ndb_proto.uri import Endpoint
 from ndb_transports import _memory
 from ndb_transports._base import ClientBase, logger, state_of
@@ -39,6 +39,8 @@ Session = SyncSession
 
 _CONNECT_ERRORS = (OSError, _ssl.SSLError)
 WRITE_TIMEOUT = 30.0
+READ_SIZE = 65536
+"""Bytes asked of one recv; a read that fills it is followed by another without waiting."""
 KEEPALIVE_CHECK = 30.0
 """Seconds between idle checks of the socket: well inside NemesisDB's 164 s ping interval."""
 
@@ -120,6 +122,10 @@ class NdbClient(ClientBase, SyncCommands):
         self._role = ReaderRole(self._lock)
         self._waiters: dict[int, Waiter] = {}
         self._sock: socket.socket | None = None
+        self._tls = False  # whether _sock is a TLS socket
+        # The socket a thread reads without the lock: if it is dropped meanwhile, that thread
+        # closes it (see _read).
+        self._reading_sock: socket.socket | None = None
         self._poller: _Poller | None = None
         self._writing = False  # a thread is writing the core's bytes without the lock
         # Written to wake the thread blocked in poll() for everyone (see _wake_reader).
@@ -207,6 +213,7 @@ class NdbClient(ClientBase, SyncCommands):
                 sock.close()
                 return False
             self._sock = sock
+            self._tls = isinstance(sock, _ssl.SSLSocket)
             self._poller = _Poller(sock, self._waker_pair()[0])
             proto.connection_made(endpoint, self._now(), started=started)
             self._process(proto)
@@ -307,7 +314,9 @@ class NdbClient(ClientBase, SyncCommands):
         return SyncPipeline(self._execute_many, lambda tkn: SyncSession(self, tkn))
 
     def _execute(self, request: Any, timeout: float | None | Default) -> Any:
-        proto = self._require_protocol()
+        proto = self._proto
+        if proto is None:
+            proto = self._require_protocol()
         waiter = self._role.waiter()
         (request_id,) = self._submit(proto, [request], [waiter], timeout)
         self._wait_for(proto, (request_id,), (waiter,))
@@ -333,10 +342,14 @@ class NdbClient(ClientBase, SyncCommands):
     ) -> list[int]:
         """Queue the requests in the core (all or none), then write them, without the lock,
         unless another thread is writing (see `_claim_write`)."""
-        seconds = self._timeout(timeout)
+        seconds = self.options.timeout if isinstance(timeout, Default) else timeout
         with self._lock:
             now = self._now()
-            self._expire(proto)  # a connection past its reply grace is given up before writing
+            # A connection past its reply grace is given up before writing (as in _expire).
+            due = proto.next_deadline()
+            if due is not None and due <= now:
+                proto.handle_timeout(now)
+                self._process(proto)
             if not self._role.held and proto.state is State.OPEN:
                 # Nobody is reading: take what arrived meanwhile (a close, an EOF, a ping), so
                 # a request is not written to a connection that is already gone.
@@ -350,7 +363,7 @@ class NdbClient(ClientBase, SyncCommands):
                 self._waiters[request_id] = waiter
             # A TLS socket is written under the lock, here: OpenSSL does not support a write
             # beside a read on one connection. A plain socket is written without the lock.
-            self._process(proto, flush=isinstance(self._sock, _ssl.SSLSocket))
+            self._process(proto, flush=self._tls)
             claimed = self._claim_write(proto)
         if claimed is not None:
             self._write_claimed(proto, *claimed)
@@ -413,14 +426,13 @@ class NdbClient(ClientBase, SyncCommands):
                     self._expire(proto)  # the holder may be stuck: deadlines are everyone's
 
     def _lead(self, proto: ClientProtocol, waiter: Waiter) -> None:
-        """Holding the reader role: read or reconnect until ``waiter`` is resolved."""
-        fresh = False  # whether the last read returned data: more may be there already
-        while True:
-            with self._lock:
-                if waiter.done:
-                    return
-                sock = self._sock
-                state = proto.state
+        """Holding the reader role: read or reconnect until ``waiter`` is resolved. (``done``,
+        the socket and the state are read without the lock: each is one attribute, set under
+        the lock by other threads, and `_read` checks the socket again under the lock.)"""
+        fresh = False  # whether the last read filled its buffer: more may be there already
+        while not waiter.done:
+            sock = self._sock
+            state = proto.state
             if (state is State.OPEN or state is State.CLOSING) and sock is not None:
                 fresh = self._read(proto, sock, fresh)
             else:
@@ -450,21 +462,73 @@ class NdbClient(ClientBase, SyncCommands):
 
     def _read(self, proto: ClientProtocol, sock: socket.socket, fresh: bool) -> bool:
         """Holding the reader role: one read, fed to the core. Unless ``fresh`` (the last read
-        returned data, so more may be there), first wait without the lock, at most until the
-        core's next deadline, for the socket to become readable. Returns whether data came."""
-        with self._lock:
+        filled its buffer, so more may be there), first wait without the lock, at most until the
+        core's next deadline, for the socket to become readable. Returns whether the read filled
+        its buffer.
+
+        A plain socket is waited for and read without the lock (a system call under it would
+        hold up every thread that submits meanwhile); if it is dropped meanwhile, this thread
+        closes it afterwards (`_drop_socket` leaves it open), so that its file descriptor cannot
+        be reused by a new connection under the read. A TLS socket is read under the lock:
+        OpenSSL does not support a read beside a write on one connection."""
+        lock = self._lock
+        with lock:
             poller = self._poller
             if poller is None or self._sock is not sock:
                 return False  # that connection was dropped meanwhile
-            wait_first = not fresh and not (isinstance(sock, _ssl.SSLSocket) and sock.pending() > 0)
+            tls = self._tls
+            wait = None
+            wait_first = not fresh and not (tls and sock.pending() > 0)  # type: ignore[attr-defined]
             if wait_first:
-                wait = self._until_deadline(proto)
-        if wait_first and not poller.readable(wait):
-            with self._lock:
-                self._expire(proto)
+                due = proto.next_deadline()
+                if due is not None:
+                    wait = max(0.0, due - self._now())
+            if not tls:
+                self._reading_sock = sock
+        try:
+            if wait_first and not poller.readable(wait):
+                with lock:
+                    self._done_reading(sock)
+                    self._expire(proto)
+                return False
+            if tls:
+                with lock:
+                    return self._recv(proto, sock)
+            data = sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            with lock:
+                self._done_reading(sock)
+            return False  # nothing after all
+        except OSError as exc:
+            with lock:
+                if self._done_reading(sock):
+                    proto.connection_lost(exc, self._now())
+                    self._process(proto)
             return False
-        with self._lock:
-            return self._recv(proto, sock)
+        except BaseException:
+            with lock:
+                self._done_reading(sock)
+            raise
+        with lock:
+            claimed = None
+            if self._done_reading(sock):
+                self._feed(proto, data, flush=False)
+                claimed = self._claim_write(proto)  # a pong, say: written without the lock too
+        if claimed is not None:
+            self._write_claimed(proto, *claimed)
+        return len(data) == READ_SIZE
+
+    def _done_reading(self, sock: socket.socket) -> bool:
+        """Under the lock, after a wait or read without it: whether ``sock`` is still the
+        connection's socket; if it was dropped meanwhile, it is closed now (`_drop_socket` left
+        it open)."""
+        if self._reading_sock is not sock:
+            return self._sock is sock  # a TLS socket: read under the lock, nothing to close
+        self._reading_sock = None
+        if self._sock is sock:
+            return True
+        sock.close()
+        return False
 
     def _waker_pair(self) -> tuple[socket.socket, socket.socket]:
         """A socket pair whose reading end the reading thread's poll() also watches."""
@@ -492,29 +556,35 @@ class NdbClient(ClientBase, SyncCommands):
         sock, poller = self._sock, self._poller
         if sock is None or poller is None:
             return
-        if (isinstance(sock, _ssl.SSLSocket) and sock.pending() > 0) or poller.readable(0):
+        if (self._tls and sock.pending() > 0) or poller.readable(0):  # type: ignore[attr-defined]
             self._recv(proto, sock)
 
     def _recv(self, proto: ClientProtocol, sock: socket.socket) -> bool:
-        """Under the lock: one recv (never waiting), fed to the core. True when data came."""
+        """Under the lock: one recv (never waiting), fed to the core. True when it filled its
+        buffer (more may be there)."""
         if self._sock is not sock:
             return False  # that connection was dropped meanwhile
         try:
-            data = sock.recv(65536)
+            data = sock.recv(READ_SIZE)
         except (BlockingIOError, _ssl.SSLWantReadError, _ssl.SSLWantWriteError):
             return False  # nothing after all, or part of a TLS record: the rest comes later
         except OSError as exc:
             proto.connection_lost(exc, self._now())
             self._process(proto)
             return False
+        self._feed(proto, data)
+        return len(data) == READ_SIZE
+
+    def _feed(self, proto: ClientProtocol, data: bytes, *, flush: bool = True) -> None:
+        """Under the lock: bytes just read (b"": the end of the stream) to the core, and what
+        it resolved to the waiting threads (``flush``: see `_process`)."""
         now = self._now()
         try:
             proto.receive_data(data, now)
             if not data:
                 proto.connection_lost(None, now)
         finally:
-            self._process(proto)  # whatever the core resolved reaches its threads
-        return bool(data)
+            self._process(proto, flush=flush)  # whatever the core resolved reaches its threads
 
     def _expire(self, proto: ClientProtocol) -> None:
         """Under the lock: act on deadlines that have passed."""
@@ -531,7 +601,6 @@ class NdbClient(ClientBase, SyncCommands):
         Bytes are only ever taken from the core by the one thread writing, in order, which is
         what keeps frames in FIFO order when several threads submit at once.
         """
-        assert self._lock.locked()
         while True:
             if flush and not self._writing and proto.has_data_to_send:
                 data = proto.data_to_send()
@@ -551,6 +620,12 @@ class NdbClient(ClientBase, SyncCommands):
             events = proto.events()
             if not events:
                 return
+            if len(events) == 1 and type(events[0]) is ReplyReceived:
+                # The usual case, without the generic dispatch: one reply for one waiter.
+                waiter = self._waiters.pop(events[0].request_id, None)
+                if waiter is not None:
+                    self._role.resolve(waiter, events[0].value)
+                continue
             self._dispatch(events)
 
     def _claim_write(self, proto: ClientProtocol) -> tuple[bytes, socket.socket | None] | None:
@@ -653,8 +728,10 @@ class NdbClient(ClientBase, SyncCommands):
     def _drop_socket(self) -> None:
         sock, self._sock = self._sock, None
         self._poller = None
+        self._tls = False
         if sock is not None:
             # shutdown() first: it wakes a thread blocked in recv() on this socket.
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
+            if sock is not self._reading_sock:  # otherwise the reading thread closes it
+                sock.close()
