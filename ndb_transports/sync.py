@@ -45,12 +45,14 @@ KEEPALIVE_CHECK = 30.0
 """Seconds between idle checks of the socket: well inside NemesisDB's 164 s ping interval."""
 
 
-def _ready(sock: socket.socket, timeout: float) -> bool:
-    """Whether ``sock`` becomes writable within ``timeout`` seconds (a socket closed meanwhile
-    counts as ready: its owner finds out when it writes)."""
+def _ready(sock: socket.socket, timeout: float, *, to_read: bool = False) -> bool:
+    """Whether ``sock`` becomes writable (``to_read``: readable) within ``timeout`` seconds (a
+    socket closed meanwhile counts as ready: its owner finds out when it writes)."""
     if sock.fileno() < 0:
         return True
     try:
+        if to_read:
+            return bool(select.select([sock], [], [], timeout)[0])
         return bool(select.select([], [sock], [], timeout)[1])
     except (OSError, ValueError):
         return True
@@ -58,14 +60,19 @@ def _ready(sock: socket.socket, timeout: float) -> bool:
 
 def _write(sock: socket.socket, data: bytes) -> None:
     """Write all of ``data`` to a non-blocking socket; give up (TimeoutError) if the server
-    reads nothing for WRITE_TIMEOUT seconds."""
+    reads nothing for WRITE_TIMEOUT seconds. A TLS socket that must read before it can write
+    (`ssl.SSLWantReadError`: a key update, a renegotiation) waits for bytes to read; waiting
+    for room to write instead would return at once, again and again (a busy loop)."""
     view = memoryview(data)
     while view:
         try:
             view = view[sock.send(view) :]
-        except (BlockingIOError, _ssl.SSLWantWriteError, _ssl.SSLWantReadError):
+        except (BlockingIOError, _ssl.SSLWantWriteError):
             if not _ready(sock, WRITE_TIMEOUT):
                 raise TimeoutError(f"the server read nothing for {WRITE_TIMEOUT} s") from None
+        except _ssl.SSLWantReadError:
+            if not _ready(sock, WRITE_TIMEOUT, to_read=True):
+                raise TimeoutError(f"the server sent nothing for {WRITE_TIMEOUT} s") from None
 
 
 class _Poller:
