@@ -27,12 +27,16 @@ class Waiter:
 
     ``tokens`` is the thread's wake-up queue, reused by every wait of that thread: a wake is a
     token put in it (a C-level queue: no lock to re-take on waking, unlike a condition).
+    ``handed`` tells a woken thread that the wake was the role handed to it (`pass_on`), not
+    its own reply: only then must it pass the role on if it leaves without taking it, and a
+    thread woken by its reply leaves without the lock.
     """
 
-    __slots__ = ("done", "error", "tokens", "value")
+    __slots__ = ("done", "error", "handed", "tokens", "value")
 
     def __init__(self, tokens: queue.SimpleQueue[None]) -> None:
         self.done = False
+        self.handed = False
         self.value: Any = None
         self.error: BaseException | None = None
         self.tokens = tokens
@@ -82,6 +86,7 @@ class ReaderRole:
             return
         for follower in self._followers:
             if not follower.done:
+                follower.handed = True
                 self._wake(follower)
                 return
 
@@ -101,6 +106,7 @@ class ReaderRole:
     def enlist(self, waiter: Waiter) -> None:
         """Under the lock, before `sleep`: ``waiter``'s thread is about to sleep."""
         assert self._lock.locked()
+        waiter.handed = False
         self._followers[waiter] = None
 
     @staticmethod

@@ -427,7 +427,7 @@ class NdbClient(ClientBase, SyncCommands):
             if waiter.done:
                 # Woken by its own reply (set before the wake): no lock needed, unless the
                 # role was handed to this thread meanwhile; then it goes to the next sleeper.
-                if not role.held:
+                if waiter.handed:
                     with lock:
                         role.pass_on()
                 return

@@ -96,3 +96,22 @@ def test_holding_releases_the_role_however_the_block_ends() -> None:
     with pytest.raises(RuntimeError), role.holding():
         raise RuntimeError("boom")
     assert not role.held
+
+
+def test_a_wake_says_whether_it_handed_the_role_over() -> None:
+    """A thread woken by its own reply can leave at once; one woken to take the role (even if
+    its reply came too) must pass it on, so a woken thread knows which wake it got."""
+    lock = threading.Lock()
+    role = ReaderRole(lock)
+    answered, handed = other_thread_waiter(role), other_thread_waiter(role)
+    with lock:
+        assert role.take()
+        role.enlist(answered)
+        role.enlist(handed)
+        role.resolve(answered, 1)
+        role.release()  # the role goes to the first follower still waiting
+    assert answered.done and not answered.handed
+    assert handed.handed and handed.tokens.qsize() == 1
+    with lock:
+        role.enlist(handed)  # a new sleep: the old hand-off no longer counts
+    assert not handed.handed
