@@ -193,6 +193,54 @@ def cprofile_report(row: str, url: str, n: int, top: int) -> None:
         stats.sort_stats("tottime").print_stats(top)
 
 
+# -- bytecodes, per layer ------------------------------------------------------------------------
+
+
+def run_counting_opcodes(row: str, url: str, n: int) -> dict[str, int]:
+    """Run the row with every thread tracing its bytecodes; the count per layer (by file).
+    Deterministic, so a change that removes work shows even on a busy machine; a bytecode is
+    not a fixed cost, so callgrind's instructions remain the measure of CPU."""
+    counts: dict[str, int] = defaultdict(int)
+    layer_of: dict[str, str] = {}
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            filename = frame.f_code.co_filename
+            layer = layer_of.get(filename)
+            if layer is None:
+                layer = layer_of[filename] = _layer_of_file(filename) or "other"
+            counts[layer] += 1
+        return tracer
+
+    threading.settrace(tracer)
+    sys.settrace(tracer)
+    try:
+        ROWS[row](url, n)
+    finally:
+        sys.settrace(None)
+        threading.settrace(None)
+    return counts
+
+
+def opcodes_report(row: str, url: str, n: int) -> None:
+    small = run_counting_opcodes(row, url, n)
+    large = run_counting_opcodes(row, url, 2 * n)
+    per = {layer: (large.get(layer, 0) - small.get(layer, 0)) / n for layer in large}
+    per.pop("bench", None)
+    total = sum(per.values())
+    print(f"bytecodes, {row}: {total:,.0f} per request ({n} and {2 * n} requests)")
+    print(
+        c.table(
+            ["layer", "bytecodes per request", "share"],
+            [
+                [k, f"{v:,.0f}", f"{v / total:.0%}"]
+                for k, v in sorted(per.items(), key=lambda x: -x[1])
+            ],
+        )
+    )
+
+
 # -- callgrind ------------------------------------------------------------------------------------
 
 
@@ -277,6 +325,7 @@ def main() -> None:
     p.add_argument("--server", choices=["canned", "embedded"], default="canned")
     p.add_argument("--url", help="an already running server (the servers are not started)")
     p.add_argument("--callgrind", action="store_true", help="instructions per request")
+    p.add_argument("--opcodes", action="store_true", help="Python bytecodes per request, by layer")
     p.add_argument("--top", type=int, default=0, help="with cProfile: also the N costliest")
     p.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -286,6 +335,8 @@ def main() -> None:
             ROWS[args.row](url, args.n)
         elif args.callgrind:
             callgrind_report(args.row, url, args.n)
+        elif args.opcodes:
+            opcodes_report(args.row, url, args.n)
         else:
             cprofile_report(args.row, url, args.n, args.top)
         return
@@ -293,6 +344,8 @@ def main() -> None:
     with c.servers(start) as (server,):
         if args.callgrind:
             callgrind_report(args.row, server.url, args.n)
+        elif args.opcodes:
+            opcodes_report(args.row, server.url, args.n)
         else:
             cprofile_report(args.row, server.url, args.n, args.top)
 
