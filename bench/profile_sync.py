@@ -169,25 +169,24 @@ def run_profiled(row: str, url: str, n: int) -> pstats.Stats:
     return stats
 
 
-def cprofile_report(row: str, url: str, n: int, top: int) -> None:
-    stats = run_profiled(row, url, n)
-    layers = split_profile(stats)
-    layers.pop("bench", None)
-    total = sum(layers.values())
-    print(f"cProfile, {row}, {n} requests: {total / n * 1e6:.1f} µs own time per request")
+def print_layers(heading: str, unit: str, per_request: dict[str, float], digits: int) -> None:
+    """A heading, then each layer's cost per request and share, costliest first."""
+    per_request.pop("bench", None)
+    total = sum(per_request.values())
+    print(f"{heading}: {total:,.{digits}f} {unit} per request")
+    ranked = sorted(per_request.items(), key=lambda item: -item[1])
     print(
         c.table(
-            ["layer", "µs per request", "share"],
-            [
-                [
-                    layer,
-                    f"{layers.get(layer, 0.0) / n * 1e6:.1f}",
-                    f"{layers.get(layer, 0) / total:.0%}",
-                ]
-                for layer in LAYERS
-            ],
+            ["layer", f"{unit} per request", "share"],
+            [[layer, f"{v:,.{digits}f}", f"{v / total:.0%}"] for layer, v in ranked],
         )
     )
+
+
+def cprofile_report(row: str, url: str, n: int, top: int) -> None:
+    layers = split_profile(stats := run_profiled(row, url, n))
+    per = {layer: layers.get(layer, 0.0) / n * 1e6 for layer in LAYERS}
+    print_layers(f"cProfile (own CPU time), {row}, {n} requests", "µs", per, 1)
     if top:
         print()
         stats.sort_stats("tottime").print_stats(top)
@@ -227,18 +226,7 @@ def opcodes_report(row: str, url: str, n: int) -> None:
     small = run_counting_opcodes(row, url, n)
     large = run_counting_opcodes(row, url, 2 * n)
     per = {layer: (large.get(layer, 0) - small.get(layer, 0)) / n for layer in large}
-    per.pop("bench", None)
-    total = sum(per.values())
-    print(f"bytecodes, {row}: {total:,.0f} per request ({n} and {2 * n} requests)")
-    print(
-        c.table(
-            ["layer", "bytecodes per request", "share"],
-            [
-                [k, f"{v:,.0f}", f"{v / total:.0%}"]
-                for k, v in sorted(per.items(), key=lambda x: -x[1])
-            ],
-        )
-    )
+    print_layers(f"bytecodes, {row} ({n} and {2 * n} requests)", "bytecodes", per, 0)
 
 
 # -- callgrind ------------------------------------------------------------------------------------
