@@ -17,7 +17,7 @@ import pytest
 import ndb_transports.sync as ndb_sync
 from ndb_proto.errors import ConnectionLostError
 from ndb_server import MemoryServer
-from tests.transports.proxy import Proxy
+from tests.transports.proxy import C2S, OP_PONG, Proxy
 
 
 class Interrupt(BaseException):
@@ -84,6 +84,37 @@ def test_a_socket_dropped_while_read_without_the_lock_is_closed_by_its_reader(
         proxy.resume()
         assert client.kv_get(key="a") == 1  # on a new connection
         assert len(proxy.accepted) == 2
+
+
+def until(predicate: Any, timeout: float = 10.0) -> bool:
+    tick = threading.Event()
+    for _ in range(int(timeout / 0.01)):
+        if predicate():
+            return True
+        tick.wait(0.01)
+    return bool(predicate())
+
+
+def test_the_reading_thread_answers_a_ping_while_its_reply_is_awaited(proxy: Proxy) -> None:
+    """The pong the core queues while the reading thread feeds it is written by that thread
+    (without the lock) at once, not left for a later request or the keepalive check."""
+    with ndb_sync.NdbClient(timeout=10) as client:
+        assert client.open(proxy.url)
+        client.kv_set({"a": 1})
+        sent = len(proxy.texts(C2S))
+        proxy.stall()
+        got: dict[str, Any] = {}
+        reader = threading.Thread(target=lambda: got.setdefault("a", client.kv_get(key="a")))
+        reader.start()
+        assert until(lambda: len(proxy.texts(C2S)) > sent)  # its request left; it waits
+        assert proxy.inject(b"\x89\x04ping") == 1
+        assert until(lambda: bool(proxy.frames_of(C2S, OP_PONG)))
+        assert "a" not in got  # answered while the reply was still awaited
+        assert proxy.frames_of(C2S, OP_PONG)[0].payload == b"ping"
+        proxy.resume()
+        reader.join(10)
+        assert got == {"a": 1}
+        assert len(proxy.accepted) == 1
 
 
 def test_an_interrupt_while_waiting_without_the_lock_leaves_nothing_behind(
