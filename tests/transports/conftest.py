@@ -25,10 +25,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.timeout(DEFAULT_TEST_TIMEOUT))
 
 
-ON_BOTH_SERVERS = frozenset({"test_api", "test_cancellation", "test_close", "test_concurrency"})
-"""Modules whose tests use only ``ndb_server.url`` (and ``connection_count``): those not behind a
-proxy (which needs a socket) run against the socket server and the memory server
-(`MemoryServer`), which must behave the same for them."""
+ON_BOTH_SERVERS = frozenset(
+    {"test_api", "test_cancellation", "test_close", "test_concurrency", "test_server_faults"}
+)
+"""Modules whose tests use only ``ndb_server.url``, ``connection_count`` and the servers' fault
+API: those not behind a proxy (which needs a socket) run against the socket server and the
+memory server (`MemoryServer`), which must behave the same for them.
+
+What stays socket-only: the proxy tests (bytes no server sends on purpose: half frames, a FIN
+between two replies, raw injected frames, refused or silent handshakes), the threads tests of
+the blocking client (they watch frames through the proxy), and TLS, which means nothing over a
+``memory://`` URL (there is no byte stream to encrypt; `wss://` needs a socket)."""
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
