@@ -73,8 +73,11 @@ class ServerConnection:
         self._pinged = False
 
     def data_to_send(self) -> bytes:
-        if self._channel is not None:
-            self._out += self._channel.data_to_send()
+        channel = self._channel
+        if channel is not None:
+            if not self._out:  # after the handshake, the usual case: one copy, not two
+                return channel.data_to_send()
+            self._out += channel.data_to_send()
         data = bytes(self._out)
         self._out.clear()
         return data

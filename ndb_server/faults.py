@@ -3,9 +3,11 @@
 A test arms a fault and the next replies obey it: `FaultPlan` decides, reply by reply, whether a
 reply goes out as the engine wrote it, is silently dropped (what NemesisDB does past 128 KiB of
 unread output), is replaced by a raw text, or is the last one before every connection drops.
-Random faults come from a seeded generator and are drawn once per command in the order the
-server runs them, so the same seed and the same requests give the same faults; `FaultPlan.log`
-records what was done.
+Random faults are drawn per command from the seed, the command's text and how many times that
+text came before: the same seed and the same requests give the same faults, and a request that
+never reaches the server (written to a connection that had just dropped) changes no other
+request's fault, so replay is exact with dropped connections too. `FaultPlan.log` records what
+was done.
 
 `FaultControls` is the public API both servers share (`ndb_server.MemoryServer` and
 `ndb_server.thread.ServerThread`); each server supplies the three actions that touch its
@@ -44,40 +46,65 @@ class FaultPlan:
         self._next: deque[str | None] = deque()  # per reply: a raw answer, or None to drop it
         self._drop_after: int | None = None
         self._dropping = False
-        self._random: random.Random | None = None
+        self._seed: int | None = None
+        self._seen: dict[str | bytes, int] = {}  # per message text: how many came so far
         self._rate = 0.0
         self._kinds: tuple[str, ...] = RANDOM_FAULTS
         self.log: list[str] = []
         """What each fault did, in order: ``"dropped reply"``, ``"answered <text>"``,
         ``"dropped connections"``."""
+        self._armed = False  # anything above to do: False lets replies skip the lock
+
+    def _rearm(self) -> None:
+        """Under the lock, after any change: whether `reply` has anything to check."""
+        self._armed = bool(
+            self._next or self._dropping or self._seed is not None or self._drop_after is not None
+        )
 
     def drop_after(self, replies: int) -> None:
         with self._lock:
             self._drop_after = replies
+            self._rearm()
 
     def drop_next_reply(self) -> None:
         with self._lock:
             self._next.append(None)
+            self._rearm()
 
     def answer_next(self, text: str) -> None:
         with self._lock:
             self._next.append(text)
+            self._rearm()
 
     def randomly(self, seed: int, rate: float, kinds: tuple[str, ...]) -> None:
         with self._lock:
-            self._random = random.Random(seed)
+            self._seed = seed
+            self._seen = {}
             self._rate = rate
             self._kinds = kinds
+            self._rearm()
+
+    def _draw(self, message: str | bytes) -> random.Random:
+        """Under the lock: the generator of this command's random fault, seeded with the seed,
+        the message and its occurrence, so it does not depend on which other commands came."""
+        seen = self._seen[message] = self._seen.get(message, 0) + 1
+        text = message.encode() if isinstance(message, str) else message
+        return random.Random(f"{self._seed}:{seen}:".encode() + text)
 
     def take_drop(self) -> bool:
         """True once when every connection must drop now (the server then drops them)."""
+        if not self._dropping:  # checked after every read: no lock unless a drop is due
+            return False
         with self._lock:
             dropping, self._dropping = self._dropping, False
+            self._rearm()
             return dropping
 
     def reply(self, handle: Callable[[_Message], str], message: _Message) -> str | None:
         """Run ``handle(message)`` (the engine) and return what to send (None: nothing).
         While connections are about to drop, later commands are not run at all."""
+        if not self._armed:  # nothing planned (the common case): no lock, no bookkeeping
+            return handle(message)
         with self._lock:
             if self._dropping:
                 return None
@@ -90,13 +117,13 @@ class FaultPlan:
                     return None
                 self.log.append(f"answered {planned}")
                 answer = planned
-            elif self._random is not None and self._random.random() < self._rate:
-                kind = self._random.choice(self._kinds)
+            elif self._seed is not None and (draw := self._draw(message)).random() < self._rate:
+                kind = draw.choice(self._kinds)
                 if kind == "drop reply":
                     self.log.append("dropped reply")
                     return None
                 if kind == "answer":
-                    answer = self._random.choice(BROKEN_REPLIES)
+                    answer = draw.choice(BROKEN_REPLIES)
                     self.log.append(f"answered {answer}")
                 else:
                     self._dropping = True
@@ -107,6 +134,7 @@ class FaultPlan:
                     self._dropping = True
             if self._dropping:
                 self.log.append("dropped connections")
+            self._rearm()
             return answer
 
 
@@ -148,10 +176,10 @@ class FaultControls:
         self, seed: int, rate: float = 0.05, kinds: tuple[str, ...] = RANDOM_FAULTS
     ) -> None:
         """From now on, each reply has probability ``rate`` of a random fault of one of
-        ``kinds`` (see RANDOM_FAULTS), drawn from a generator seeded with ``seed``: the same
-        seed and the same commands reaching the server give the same faults. (A command
-        written to a connection that has just dropped never reaches it; with dropped
-        connections among the kinds, replay needs a client that waits for its reconnection.)"""
+        ``kinds`` (see RANDOM_FAULTS), drawn from ``seed``, the command's text and how many
+        times that text came before: the same seed and the same commands give the same faults,
+        whatever the order of connections and whether a command written to a connection that
+        had just dropped (it never reaches the server) is sent again or not."""
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"rate must be between 0 and 1, got {rate!r}")
         if not kinds or not set(kinds) <= set(RANDOM_FAULTS):

@@ -110,14 +110,19 @@ class MemoryStream:
         if self._eof:
             raise BrokenPipeError(errno.EPIPE, "the memory server ended the connection")
         assert self.server is not None
-        self.server.receive(bytes(data))
+        self.server.receive(data if type(data) is bytes else bytes(data))
 
     def read(self, max_bytes: int) -> bytes | None:
         """Up to ``max_bytes`` of what arrived; ``b""`` at EOF; None when nothing is there yet."""
         with self._lock:
-            if self._inbound:
-                data = bytes(self._inbound[:max_bytes])
-                del self._inbound[:max_bytes]
+            inbound = self._inbound
+            if inbound:
+                if len(inbound) <= max_bytes:  # the usual case: everything, in one copy
+                    data = bytes(inbound)
+                    inbound.clear()
+                else:
+                    data = bytes(inbound[:max_bytes])
+                    del inbound[:max_bytes]
                 return data
             if self._eof or self._closed:
                 return b""
@@ -162,7 +167,7 @@ class MemorySocket(socket.socket):
                     self._ringer.send(b"\0")
 
     def send(self, data: Any, flags: int = 0) -> int:
-        self._stream.write(bytes(data))
+        self._stream.write(bytes(data))  # a copy: the caller may reuse its buffer
         return len(data)
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:

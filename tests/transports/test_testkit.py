@@ -15,9 +15,10 @@ from wsproto.events import AcceptConnection, Request, TextMessage
 
 import ndb_transports.sync as ndb_sync
 from ndb_proto.errors import ConnectionLostError, NdbTimeoutError, RemoteProtocolError
+from ndb_proto.reconnect import Backoff
 from ndb_proto.uri import parse_uri
 from ndb_server import MemoryServer
-from ndb_server.faults import FaultControls
+from ndb_server.faults import RANDOM_FAULTS, FaultControls, FaultPlan
 from ndb_server.thread import ServerThread
 from ndb_transports import _memory
 from tests.transports.flavours import Flavour
@@ -245,6 +246,69 @@ def test_a_seed_replays_the_same_faults(server: FaultControls) -> None:
     finally:
         other.close() if isinstance(other, MemoryServer) else other.stop()
     assert first, "a rate of 0.2 over 40 commands gives some faults"
+
+
+def test_a_command_that_never_arrives_changes_no_other_fault() -> None:
+    """Every third command is taken out (as if written to a connection that had just dropped):
+    each remaining command still gets the fault it got in the full run."""
+
+    def faults(messages: list[str]) -> dict[str, tuple[str | None, bool]]:
+        plan = FaultPlan()
+        plan.randomly(3, rate=0.3, kinds=RANDOM_FAULTS)
+        return {m: (plan.reply(lambda text: "ran", m), plan.take_drop()) for m in messages}
+
+    messages = [f'{{"KV_SET":{{"keys":{{"k{i}":{i}}}}}}}' for i in range(60)]
+    full = faults(messages)
+    fewer = faults([m for i, m in enumerate(messages) if i % 3])
+    assert fewer == {m: full[m] for m in fewer}
+    assert {answer for answer, _ in full.values()} > {"ran", None}  # every kind happened
+    assert any(dropped for _, dropped in full.values())
+
+
+def run_through_drops(
+    server: MemoryServer | ServerThread, reconnect_at_once: bool
+) -> tuple[list[str], set[str]]:
+    """40 commands under random faults, dropped connections among them; each command's outcome.
+    With ``reconnect_at_once`` the client reconnects as soon as the server has dropped it, so
+    no command is written to a dead connection."""
+    server.random_faults(11, rate=0.15)
+    outcomes = []
+    with ndb_sync.NdbClient(timeout=0.2, backoff=Backoff(initial=0.001, maximum=0.01)) as client:
+        assert client.open(server.url)
+        for i in range(40):
+            try:
+                client.kv_set({f"k{i}": i})
+                outcomes.append("ok")
+            except NdbTimeoutError:
+                outcomes.append("timed out")
+            except ConnectionLostError:
+                outcomes.append("lost")
+            if reconnect_at_once and server.faults.log.count("dropped connections") > sum(
+                o == "reconnected" for o in outcomes
+            ):
+                client.reconnect()
+                outcomes.append("reconnected")
+    server.random_faults(0, rate=0.0)  # no more faults: read what ran
+    with ndb_sync.NdbClient(timeout=5) as probe:
+        assert probe.open(server.url)
+        ran = set(probe.kv_keys())
+    return [o for o in outcomes if o != "reconnected"], ran
+
+
+def test_random_faults_replay_exactly_through_dropped_connections(server: FaultControls) -> None:
+    """Whether the client writes a command to a connection that has just dropped (it never
+    reaches the server) or waits for its reconnection, every command that reached the server
+    gets the same fault."""
+    assert isinstance(server, (MemoryServer, ServerThread))
+    waited, ran_waited = run_through_drops(server, reconnect_at_once=True)
+    other = MemoryServer() if isinstance(server, MemoryServer) else ServerThread().__enter__()
+    try:
+        hurried, ran_hurried = run_through_drops(other, reconnect_at_once=False)
+    finally:
+        other.close() if isinstance(other, MemoryServer) else other.stop()
+    assert "dropped connections" in server.faults.log
+    both = [i for i in range(40) if f"k{i}" in ran_waited & ran_hurried]
+    assert [waited[i] for i in both] == [hurried[i] for i in both]
 
 
 def test_fault_arguments_are_checked(server: FaultControls) -> None:
