@@ -166,27 +166,6 @@ def test_cut_between_two_pipelined_replies(flavour: Flavour, proxy: Proxy) -> No
 # -- stalls and timeouts ----------------------------------------------------------------------
 
 
-def test_timeout_while_stalled_keeps_the_connection_in_step(flavour: Flavour, proxy: Proxy) -> None:
-    """A request times out while its reply is held back; the late reply is dropped and the next
-    request gets its own reply, on the same connection."""
-
-    async def main() -> None:
-        async with flavour.connected(proxy.url, reply_grace=10.0) as c:
-            await c.kv_set({"a": "A", "b": "B"})
-            proxy.stall()
-            with pytest.raises(NdbTimeoutError) as info:
-                await c.kv_get(key="a", timeout=0.2)
-            assert info.value.outcome_unknown is True
-            assert isinstance(info.value, TimeoutError)
-            proxy.resume()
-            assert await c.kv_get(key="b") == "B"
-            assert await c.kv_get(key="a") == "A"
-            assert len(proxy.accepted) == 1
-            assert c.is_connected()
-
-    flavour.run(main)
-
-
 def test_stalled_connection_is_given_up_after_reply_grace(flavour: Flavour, proxy: Proxy) -> None:
     """The oldest request times out; reply_grace later its reply is presumed lost, so the
     connection is given up: the other request written on it fails (outcome unknown), and the

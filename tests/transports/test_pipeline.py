@@ -12,7 +12,6 @@ import pytest
 
 from ndb_proto.errors import (
     ConnectionLostError,
-    NdbTimeoutError,
     RequestTooLargeError,
     ResponseError,
 )
@@ -158,24 +157,6 @@ def test_a_lost_connection_fails_what_was_written_with_outcome_unknown(
             assert sorted(json.loads(t)["KV_ARR_APPEND"]["items"][0] for t in appends) == list(
                 range(5)
             )
-
-    flavour.run(main)
-
-
-def test_a_timeout_covers_the_pipeline_and_keeps_the_connection_in_step(
-    flavour: Flavour, proxy: Proxy
-) -> None:
-    async def main() -> None:
-        async with flavour.connected(proxy.url) as c:
-            await c.kv_set({"a": "A", "b": "B"})
-            proxy.stall()
-            pipe = pipeline(flavour, c).kv_get(key="a").kv_get(key="b")
-            results = await execute(flavour, pipe, raise_on_error=False, timeout=0.2)
-            assert all(isinstance(r, NdbTimeoutError) and r.outcome_unknown for r in results)
-            proxy.resume()
-            assert await c.kv_get(key="b") == "B"
-            assert await execute(flavour, pipe.kv_get(key="a")) == ["A"]
-            assert len(proxy.accepted) == 1
 
     flavour.run(main)
 

@@ -2,8 +2,10 @@
 servers' own fault API can cause, in every flavour, against the socket server and the memory
 server alike (see ON_BOTH_SERVERS in conftest).
 
-The proxy versions stay where they are: they also test what no server does on purpose (half a
-frame, a FIN between two replies, raw bytes, a refused or silent handshake, TLS). These use
+Where a proxy version also watches the bytes (what was written, how often, which pings went
+out) it stays beside these; where it watched nothing more, it lives only here. The proxy tests
+also cover what no server does on purpose (half a frame, a FIN between two replies, raw bytes,
+a refused or silent handshake, TLS). These use
 ``stall``, ``drop_connections``, ``restart`` and ``answer_next``, so they run without a socket
 too. A stalled server reads nothing: a connection dropped while stalled never ran what was
 written to it, which the tests below rely on to know what reached the engine. Which requests
@@ -113,6 +115,7 @@ def test_timeout_while_stalled_keeps_the_connection_in_step(
             with pytest.raises(NdbTimeoutError) as info:
                 await c.kv_get(key="a", timeout=0.05)
             assert info.value.outcome_unknown is True
+            assert isinstance(info.value, TimeoutError)
             ndb_server.resume()
             assert await c.kv_get(key="b") == "B"
             assert await c.kv_get(key="a") == "A"
