@@ -9,21 +9,29 @@ stay atomic as on the single-threaded real server, and one server serves any num
 from any threads and event loops.
 
 Time is virtual: it stands still until `advance` moves it, and then the expiry sweep, session
-expiry and the idle ping and drop of each connection happen in the order they fall due.
+expiry and the idle ping and drop of each connection happen in the order they fall due. Given a
+``clock`` (a `ndb_transports.clock.VirtualClock`, trio's ``MockClock``, a fast-forwarded asyncio
+loop), the server follows that clock instead, so the test's clients and the server share one
+time: whatever fell due runs before the server next reads a request, when a `VirtualClock` moves,
+and, for clients of the event loop or trio run that owns the clock, at its own time (their memory
+stream wakes up then, see `ndb_transports._memory`).
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 import threading
+from collections.abc import Callable
 from types import TracebackType
 
+from ndb_server._keywords import MemoryServerKeywords
+from ndb_server._timeline import Timeline
 from ndb_server.connection import Outcome, ServerConnection
 from ndb_server.engine import Engine
 from ndb_server.faults import FaultControls, FaultPlan
-from ndb_server.server import BACKPRESSURE_LIMIT, SWEEP_INTERVAL, check_options
+from ndb_server.options import ServerOptions
 from ndb_transports import _memory
+from ndb_transports.clock import VirtualClock, time_source
 
 _names = itertools.count(1)
 
@@ -41,7 +49,7 @@ class _Connection:
             server._handle_text,
             server._handle_binary,
             max_payload=server.max_payload,
-            now=server.now,
+            now=server._timeline.now,
             idle_ping=server.idle_ping,
             idle_timeout=server.idle_timeout,
             backpressure_limit=server.backpressure_limit,
@@ -51,6 +59,8 @@ class _Connection:
     def receive(self, data: bytes) -> None:
         server = self.server
         with server._lock:
+            if server._read_clock is not None:
+                server._catch_up()
             if self.ended:
                 raise BrokenPipeError("the memory server ended the connection")
             if server._stalled:
@@ -61,7 +71,7 @@ class _Connection:
 
     def _feed(self, data: bytes) -> None:
         server = self.server
-        self.conn.receive_data(data, server.now)
+        self.conn.receive_data(data, server._timeline.now)
         self.flush()
         if server.faults.take_drop():
             server._drop_all()
@@ -76,6 +86,24 @@ class _Connection:
             self.stream.deliver(data)
         if conn.outcome is Outcome.CLOSE:
             self.end()
+
+    def time_passed(self, now: float) -> None:
+        self.conn.handle_timeout(now)
+        self.flush()
+
+    # -- for a client following the server's clock (see ndb_transports._memory) ------------------
+    def follows(self, clock: object) -> bool:
+        return self.server.clock is not None and self.server.clock is clock
+
+    def next_due(self) -> float | None:
+        with self.server._lock:
+            if self.ended or self.server._stalled:
+                return None
+            return Timeline.next_deadline([self])
+
+    def catch_up(self) -> None:
+        with self.server._lock:
+            self.server._catch_up()
 
     def end(self) -> None:
         if not self.ended:
@@ -92,48 +120,39 @@ class _Connection:
             self._feed(b"")
 
 
-class MemoryServer(FaultControls):
+class MemoryServer(MemoryServerKeywords, FaultControls):
     """An in-process NemesisDB 0.7.4-compatible server reached at ``server.url``
     (``memory://ndb-N/``) by every client flavour, with a virtual clock and faults on cue.
 
-    The options mean what they mean for `ndb_server.server.NdbServer`; ``start_time`` is where
-    the virtual clock starts. Use it as a context manager, or call `close` when done.
+    The options (`ndb_server.options.ServerOptions`) mean what they mean for
+    `ndb_server.server.NdbServer`; ``start_time`` is where the server's own clock starts, and
+    ``clock`` makes it follow a test's clock instead. Use it as a context manager, or call
+    `close` when done.
     """
 
-    def __init__(
-        self,
-        *,
-        name: str | None = None,
-        max_payload: int = 1024,
-        persist_dir: str | os.PathLike[str] | None = None,
-        idle_ping: float = 164.0,
-        idle_timeout: float = 180.0,
-        sweep_interval: float = SWEEP_INTERVAL,
-        backpressure_limit: int = BACKPRESSURE_LIMIT,
-        start_time: float = 0.0,
-    ) -> None:
-        check_options(max_payload, persist_dir)
-        if sweep_interval <= 0:
-            raise ValueError(f"sweep_interval must be > 0, got {sweep_interval!r}")
+    def _configure(self, name: str | None, start_time: float, options: ServerOptions) -> None:
+        self.options = options
         self.name = name if name is not None else f"ndb-{next(_names)}"
-        self.max_payload = max_payload
-        self.persist_dir = persist_dir
-        self.idle_ping = idle_ping
-        self.idle_timeout = idle_timeout
-        self.sweep_interval = sweep_interval
-        self.backpressure_limit = backpressure_limit
         self.faults = FaultPlan()
         self._lock = threading.RLock()
-        self._now = float(start_time)
-        self._next_sweep = self._now + sweep_interval
+        self._read_clock: Callable[[], float] | None = None
+        if options.clock is not None:
+            self._read_clock = time_source(options.clock)
+            start_time = self._read_clock()
+        self._timeline = Timeline(float(start_time), options.sweep_interval)
         self._stalled = False
         self._connections: set[_Connection] = set()
         self.engine = self._new_engine()
         self._open = True
         _memory.register(self.name, self._accept)
+        self._follower: _Follower | None = None
+        if isinstance(options.clock, VirtualClock):
+            self._follower = _Follower(self)
+            options.clock.follow(self._follower)
 
     def _new_engine(self) -> Engine:
-        return Engine(clock=lambda: self._now, persist_dir=self.persist_dir)
+        timeline = self._timeline
+        return Engine(clock=lambda: timeline.now, persist_dir=self.persist_dir)
 
     @property
     def url(self) -> str:
@@ -141,8 +160,11 @@ class MemoryServer(FaultControls):
 
     @property
     def now(self) -> float:
-        """The server's virtual time in seconds (``start_time`` plus every `advance`)."""
-        return self._now
+        """The server's time in seconds: ``start_time`` plus every `advance`, or the time of the
+        clock it follows."""
+        with self._lock:
+            self._catch_up()
+            return self._timeline.now
 
     @property
     def connection_count(self) -> int:
@@ -154,6 +176,7 @@ class MemoryServer(FaultControls):
         with self._lock:
             if not self._open:
                 raise ConnectionRefusedError("the memory server is closed")
+            self._catch_up()
             connection = _Connection(self, stream)
             self._connections.add(connection)
             return connection
@@ -168,27 +191,38 @@ class MemoryServer(FaultControls):
         """Move the clock ``seconds`` forward; every sweep and idle ping or drop that falls
         due on the way runs at its own time, in order, before this returns. Clients do not run
         in between: to let one answer a ping before it would be dropped, advance in two steps.
-        """
+
+        A server following a ``clock`` moves that clock (`VirtualClock.advance`, or
+        ``MockClock.jump``); an event loop's time cannot be moved from here (TypeError)."""
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise TypeError(f"seconds must be a number, got {seconds!r}")
         if not seconds >= 0:
             raise ValueError(f"seconds must be >= 0, got {seconds!r}")
+        clock = self.clock
+        if clock is None:
+            with self._lock:
+                self._run_until(self._timeline.now + seconds)
+            return
+        if isinstance(clock, VirtualClock):
+            clock.advance(seconds)
+        elif callable(getattr(clock, "jump", None)):
+            clock.jump(seconds)
+        else:
+            raise TypeError(f"this server follows {clock!r}: move that clock instead")
         with self._lock:
-            target = self._now + seconds
-            while True:
-                due = min(
-                    [self._next_sweep]
-                    + [c.conn.next_deadline() for c in self._connections if not self._stalled]
-                )
-                if due > target:
-                    break
-                self._now = max(self._now, due)
-                if self._next_sweep <= self._now:
-                    self.engine.sweep_expired()
-                    self._next_sweep += self.sweep_interval
-                for connection in list(self._connections):
-                    if not self._stalled and connection.conn.next_deadline() <= self._now:
-                        connection.conn.handle_timeout(self._now)
-                        connection.flush()
-            self._now = target
+            self._catch_up()
+
+    def _catch_up(self) -> None:
+        """Under the lock: run what fell due on the clock the server follows."""
+        if self._read_clock is not None:
+            self._run_until(self._read_clock())
+
+    def _run_until(self, target: float) -> None:
+        self._timeline.run_until(
+            target,
+            self.engine.sweep_expired,
+            lambda: () if self._stalled else list(self._connections),
+        )
 
     def _drop_all(self) -> None:
         with self._lock:
@@ -219,6 +253,8 @@ class MemoryServer(FaultControls):
                 connection.conn.shutdown()
                 connection.flush()
             _memory.unregister(self.name)
+            if self._follower is not None and isinstance(self.clock, VirtualClock):
+                self.clock.unfollow(self._follower)
 
     def __enter__(self) -> MemoryServer:
         return self
@@ -230,3 +266,19 @@ class MemoryServer(FaultControls):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class _Follower:
+    """What a `VirtualClock` calls as it moves (held by the server; the clock holds it weakly)."""
+
+    def __init__(self, server: MemoryServer) -> None:
+        self._server = server
+
+    def next_due(self) -> float | None:
+        server = self._server
+        with server._lock:
+            return None if server._stalled else Timeline.next_deadline(server._connections)
+
+    def catch_up(self) -> None:
+        with self._server._lock:
+            self._server._catch_up()

@@ -10,25 +10,35 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Callable
 from types import TracebackType
 
+from ndb_server._keywords import NdbServerKeywords
+from ndb_server._timeline import Timeline
 from ndb_server.connection import Outcome, ServerConnection
 from ndb_server.engine import Engine
 from ndb_server.faults import FaultPlan
+from ndb_server.options import BACKPRESSURE_LIMIT, SWEEP_INTERVAL, ServerOptions
+from ndb_transports.clock import time_source
+
+__all__ = [
+    "BACKPRESSURE_LIMIT",
+    "MAX_PAYLOAD_RANGE",
+    "SWEEP_INTERVAL",
+    "NdbServer",
+    "check_options",
+]
 
 MAX_PAYLOAD_RANGE = range(64, 8193)
-BACKPRESSURE_LIMIT = 128 * 1024
-SWEEP_INTERVAL = 5.0
+FOLLOW_POLL = 0.05
+"""Real seconds between looks at a followed clock that cannot tell the server it moved (any clock
+but a `VirtualClock`, which calls the server as it moves)."""
 
 
 def check_options(max_payload: int, persist_dir: str | os.PathLike[str] | None) -> None:
-    """The options every kind of embedded server checks before it starts."""
-    if max_payload not in MAX_PAYLOAD_RANGE:
-        raise ValueError(f"max_payload must be in 64..8192, got {max_payload}")
-    if persist_dir is not None and not os.path.isdir(persist_dir):
-        raise ValueError(f"persist_dir {os.fspath(persist_dir)!r} is not a directory")
+    """The checks of two options (kept for callers of this function; servers check every option
+    through `ndb_server.options.ServerOptions`)."""
+    ServerOptions(max_payload=max_payload, persist_dir=persist_dir)
 
 
 class _Connection(asyncio.Protocol):
@@ -55,17 +65,20 @@ class _Connection(asyncio.Protocol):
         server.connections.add(self)
         if server.stalled:
             transport.pause_reading()
-        self._arm()
+        if server.timeline is None:
+            self._arm()
 
     def data_received(self, data: bytes) -> None:
         conn = self.conn
         assert conn is not None
+        self.server.catch_up()
         conn.receive_data(data, self.server.loop_time())
         self._flush()
 
     def eof_received(self) -> bool:
         conn = self.conn
         assert conn is not None
+        self.server.catch_up()
         conn.receive_data(b"", self.server.loop_time())
         self._flush()
         return False
@@ -103,6 +116,13 @@ class _Connection(asyncio.Protocol):
         if conn.outcome is Outcome.KEEP:
             self._arm()
 
+    def time_passed(self, now: float) -> None:
+        """A followed clock reached this connection's deadline (see `Timeline`)."""
+        conn = self.conn
+        assert conn is not None
+        conn.handle_timeout(now)
+        self._flush()
+
     def shutdown(self) -> None:
         conn = self.conn
         if conn is not None:
@@ -110,41 +130,27 @@ class _Connection(asyncio.Protocol):
             self._flush()
 
 
-class NdbServer:
+class NdbServer(NdbServerKeywords):
     """An in-process NemesisDB 0.7.4-compatible server.
 
-    ``port=0`` picks a free port; `url` tells which. ``persist_dir`` enables KV_SAVE/SH_SAVE
-    (None: persistence disabled, as in NemesisDB's default config). ``idle_ping`` and
-    ``idle_timeout`` default to NemesisDB's 164 s and 180 s and can be shortened for tests.
+    ``port=0`` picks a free port; `url` tells which. The options are declared once in
+    `ndb_server.options.ServerOptions` (the same for every embedded server): ``persist_dir``
+    enables KV_SAVE/SH_SAVE; ``idle_ping`` and ``idle_timeout`` default to NemesisDB's 164 s and
+    180 s and can be shortened for tests; with a ``clock``, the server's time (session expiry, the
+    sweep, the idle ping and drop) follows that clock instead of its event loop's.
     """
 
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 1987,
-        *,
-        max_payload: int = 1024,
-        persist_dir: str | os.PathLike[str] | None = None,
-        idle_ping: float = 164.0,
-        idle_timeout: float = 180.0,
-        sweep_interval: float = SWEEP_INTERVAL,
-        backpressure_limit: int = BACKPRESSURE_LIMIT,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        check_options(max_payload, persist_dir)
+    def _configure(self, host: str, port: int, options: ServerOptions) -> None:
+        self.options = options
         self.host = host
         self.port = port
-        self.max_payload = max_payload
-        self.idle_ping = idle_ping
-        self.idle_timeout = idle_timeout
-        self.sweep_interval = sweep_interval
-        self.backpressure_limit = backpressure_limit
-        self._clock = clock
-        self.persist_dir = persist_dir
-        self.engine = Engine(clock=clock, persist_dir=persist_dir)
+        self._clock: Callable[[], float] = time_source(options.clock)
+        self.engine = Engine(clock=self._clock, persist_dir=self.persist_dir)
         self.faults = FaultPlan()
         self.stalled = False
         self.connections: set[_Connection] = set()
+        self.timeline: Timeline | None = None
+        """Where the followed clock's timed work stands (None: real time, on loop timers)."""
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
 
@@ -175,9 +181,28 @@ class NdbServer:
         if not keep_data:
             self.engine = Engine(clock=self._clock, persist_dir=self.persist_dir)
 
-    @staticmethod
-    def loop_time() -> float:
+    def loop_time(self) -> float:
+        """The server's time: its event loop's, or the followed clock's."""
+        if self.timeline is not None:
+            return self._clock()
         return asyncio.get_running_loop().time()
+
+    # -- following a clock (run on the server's loop) ----------------------------------------
+    def catch_up(self) -> None:
+        """Run the sweeps and idle pings and drops that fell due on the followed clock."""
+        timeline = self.timeline
+        if timeline is not None:
+            timeline.run_until(
+                self._clock(),
+                self.engine.sweep_expired,
+                lambda: () if self.stalled else list(self.connections),
+            )
+
+    def next_due(self) -> float | None:
+        """When the next idle ping or drop falls due on the followed clock (None: none)."""
+        if self.timeline is None or self.stalled:
+            return None
+        return Timeline.next_deadline(self.connections)
 
     @property
     def url(self) -> str:
@@ -191,15 +216,23 @@ class NdbServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        if self.clock is not None:
+            self.timeline = Timeline(self._clock(), self.sweep_interval)
         self._server = await loop.create_server(
             lambda: _Connection(self), self.host, self.port, reuse_address=True
         )
-        self._sweeper = loop.call_later(self.sweep_interval, self._sweep)
+        self._sweeper = loop.call_later(self._timer_step(), self._sweep)
+
+    def _timer_step(self) -> float:
+        return self.sweep_interval if self.timeline is None else FOLLOW_POLL
 
     def _sweep(self) -> None:
-        self.engine.sweep_expired()
+        if self.timeline is None:
+            self.engine.sweep_expired()
+        else:
+            self.catch_up()
         loop = asyncio.get_running_loop()
-        self._sweeper = loop.call_later(self.sweep_interval, self._sweep)
+        self._sweeper = loop.call_later(self._timer_step(), self._sweep)
 
     async def stop(self) -> None:
         """Stop listening and close every connection with close code 1000."""

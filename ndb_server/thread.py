@@ -1,28 +1,39 @@
 """Run an `NdbServer` on a background thread with its own event loop.
 
 This is how tests and the quick start embed a server whatever their own concurrency model is:
-asyncio, trio or plain threads can all talk to it over loopback.
+asyncio, trio or plain threads can all talk to it over loopback. Given a `VirtualClock`, the
+server's time follows it: as the clock moves, the server runs its sweeps and idle pings and
+drops on its own thread before the move returns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import fields
 from types import TracebackType
 from typing import Any
 
+from ndb_server._keywords import ServerThreadKeywords
 from ndb_server.faults import FaultControls, FaultPlan
+from ndb_server.options import ServerOptions
 from ndb_server.server import NdbServer
+from ndb_transports.clock import VirtualClock
 
 
-class ServerThread(FaultControls):
-    """``with ServerThread(port=0) as server: server.url`` (keyword arguments go to NdbServer).
+class ServerThread(ServerThreadKeywords, FaultControls):
+    """An `NdbServer` on a thread of its own, for tests of any flavour:
+    ``with ServerThread() as server: server.url``.
 
-    The faults of `FaultControls` act on the server's loop, as on `ndb_server.MemoryServer`."""
+    It takes the same options as every embedded server (`ndb_server.options.ServerOptions`),
+    on a free port unless ``port`` says otherwise. The faults of `FaultControls` act on the
+    server's loop, as on `ndb_server.MemoryServer`."""
 
-    def __init__(self, **options: Any) -> None:
-        options.setdefault("port", 0)
-        self._options = options
+    def _configure(self, host: str, port: int, options: ServerOptions) -> None:
+        self.options = options
+        self.host = host
+        self.port = port
+        self._follower: _Follower | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: NdbServer | None = None
@@ -32,11 +43,13 @@ class ServerThread(FaultControls):
 
     @property
     def server(self) -> NdbServer:
+        """The running `NdbServer` (use it only on its own thread, e.g. through `call`)."""
         assert self._server is not None, "not started"
         return self._server
 
     @property
     def url(self) -> str:
+        """``ws://127.0.0.1:PORT/``, the started server's address."""
         return self.server.url
 
     @property
@@ -58,11 +71,17 @@ class ServerThread(FaultControls):
         self.call(self.server.restart, keep_data)
 
     def start(self) -> str:
+        """Start the server on its thread and return its URL once it listens; a server that
+        cannot start (say, its port is taken) raises its error here."""
         self._thread = threading.Thread(target=self._run, name="ndb-server", daemon=True)
         self._thread.start()
         self._ready.wait()
         if self._error is not None:
             raise self._error
+        clock = self.clock
+        if isinstance(clock, VirtualClock):
+            self._follower = _Follower(self)
+            clock.follow(self._follower)
         return self.url
 
     def _run(self) -> None:
@@ -75,7 +94,8 @@ class ServerThread(FaultControls):
 
     async def _serve(self) -> None:
         try:
-            self._server = NdbServer(**self._options)
+            options = {f.name: getattr(self.options, f.name) for f in fields(self.options)}
+            self._server = NdbServer(self.host, self.port, **options)
             await self._server.start()
             self._stop = asyncio.Event()
         except BaseException as exc:
@@ -96,6 +116,10 @@ class ServerThread(FaultControls):
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
 
     def stop(self) -> None:
+        """Stop the server (its clients get close code 1000) and wait for its thread to end."""
+        follower, self._follower = self._follower, None
+        if follower is not None and isinstance(self.clock, VirtualClock):
+            self.clock.unfollow(follower)
         loop, stop = self._loop, self._stop
         if loop is not None and stop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(stop.set)
@@ -114,3 +138,18 @@ class ServerThread(FaultControls):
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class _Follower:
+    """What a `VirtualClock` calls as it moves: the server's timed work, on the server's loop."""
+
+    def __init__(self, thread: ServerThread) -> None:
+        self._thread = thread
+
+    def next_due(self) -> float | None:
+        thread = self._thread
+        return thread.call(lambda: thread.server.next_due())  # type: ignore[no-any-return]
+
+    def catch_up(self) -> None:
+        thread = self._thread
+        thread.call(lambda: thread.server.catch_up())

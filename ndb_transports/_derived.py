@@ -19,7 +19,8 @@ from typing import Any
 
 from ndb_proto import states
 from ndb_proto.options import ProtocolOptions
-from ndb_transports._options import ClientOptions
+from ndb_server.options import ServerOptions
+from ndb_transports._options import ClientOptions, SyncOptions
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -108,13 +109,45 @@ class ProtocolKeywords:
 {properties}'''
 
 
-def render_client_keywords() -> str:
-    declared = _client_fields()
+def _keywords_class(
+    name: str, base: str, doc: str, declared: list[Field[Any]], options: str
+) -> str:
     parameters = ", ".join(["self", "debug: bool = False", "*"] + [_parameter(f) for f in declared])
     arguments = ", ".join(f"{f.name}={f.name}" for f in declared)
     docs = _docs([("debug", DEBUG_DOC)] + [(f.name, f.metadata["doc"]) for f in declared], " " * 8)
-    return f'''"""The flavours' constructor, derived from `ndb_transports._options.ClientOptions`
-(and the core's `ndb_proto.options.ProtocolOptions` it extends).
+    return f'''
+
+class {name}{base}:
+    """{doc}"""
+
+    def __init__({parameters}) -> None:
+        """Configure the client; nothing connects until ``open``. Invalid options raise
+        ValueError or TypeError naming the option.
+
+{docs}
+        """
+        self._configure(debug, {options}({arguments}))
+'''
+
+
+def render_client_keywords() -> str:
+    every = _keywords_class(
+        "ClientKeywords",
+        "",
+        "``NdbClient(debug=False, *, option=value, ...)``, the same in every flavour.",
+        _client_fields(),
+        "ClientOptions",
+    )
+    blocking = _keywords_class(
+        "SyncClientKeywords",
+        "(ClientKeywords)",
+        "The blocking client's constructor: every flavour's options, and its ``clock``.",
+        _client_fields() + _sync_only_fields(),
+        "SyncOptions",
+    )
+    return f'''"""The flavours' constructors, derived from `ndb_transports._options.ClientOptions`
+(and the core's `ndb_proto.options.ProtocolOptions` it extends) and, for the blocking client,
+`ndb_transports._options.SyncOptions`.
 {GENERATED}"""
 
 # ruff: noqa: E501
@@ -125,23 +158,96 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ndb_proto.reconnect import Backoff
-from ndb_transports._options import ClientOptions, SslOption
-
-
-class ClientKeywords:
-    """``NdbClient(debug=False, *, option=value, ...)``, the same in every flavour."""
-
-    def __init__({parameters}) -> None:
-        """Configure the client; nothing connects until ``open``. Invalid options raise
-        ValueError or TypeError naming the option.
-
-{docs}
-        """
-        self._configure(debug, ClientOptions({arguments}))
-
+from ndb_transports._options import ClientOptions, SslOption, SyncOptions
+from ndb_transports.clock import VirtualClock
+{every}
     def _configure(self, debug: bool, options: ClientOptions) -> None:
         raise NotImplementedError
-'''
+{blocking}'''
+
+
+def _sync_only_fields() -> list[Field[Any]]:
+    client = {declared.name for declared in fields(ClientOptions)}
+    return [f for f in fields(SyncOptions) if f.name not in client]
+
+
+SERVERS = (
+    # (class, its own parameters before the options, their arguments, as `_configure` takes
+    # them, and their meaning)
+    (
+        "NdbServerKeywords",
+        'host: str = "127.0.0.1", port: int = 1987, *',
+        "host, port",
+        "host: str, port: int",
+        "``host`` and ``port`` to listen on (``port=0`` picks a free port; `url` tells which).",
+    ),
+    (
+        "MemoryServerKeywords",
+        "*, name: str | None = None, start_time: float = 0.0",
+        "name, start_time",
+        "name: str | None, start_time: float",
+        "``name`` makes the URL ``memory://name/`` (None: ``ndb-N``, unique); ``start_time`` is "
+        "where the server's own clock starts (with ``clock`` set, the server reads that instead).",
+    ),
+    (
+        "ServerThreadKeywords",
+        'host: str = "127.0.0.1", port: int = 0, *',
+        "host, port",
+        "host: str, port: int",
+        "``host`` and ``port`` to listen on (``port=0``, the default here, picks a free port).",
+    ),
+)
+"""The embedded servers' constructors: each class's own parameters, then the shared options."""
+
+
+def render_server_keywords() -> str:
+    declared = fields(ServerOptions)
+    options = ", ".join(_parameter(f) for f in declared)
+    arguments = ", ".join(f"{f.name}={f.name}" for f in declared)
+    docs = _docs([(f.name, f.metadata["doc"]) for f in declared], " " * 8)
+    properties = "".join(
+        f"    @property\n    def {f.name}(self) -> {f.type}: return self.options.{f.name}\n"
+        for f in declared
+    )
+    classes = []
+    for name, own, passed, configured, meaning in SERVERS:
+        own_doc = textwrap.fill(
+            meaning, width=100, initial_indent=" " * 8, subsequent_indent=" " * 8
+        )
+        classes.append(f'''
+
+class {name}(ServerOptionAttributes):
+    def __init__(self, {own}, {options}) -> None:
+        """Configure the server. Invalid options raise ValueError or TypeError naming the option.
+
+{own_doc}
+{docs}
+        """
+        self._configure({passed}, ServerOptions({arguments}))
+
+    def _configure(self, {configured}, options: ServerOptions) -> None:
+        raise NotImplementedError
+''')
+    return f'''"""The embedded servers' constructors and option attributes, derived from
+`ndb_server.options.ServerOptions`.
+{GENERATED}"""
+
+# ruff: noqa: E501
+# fmt: off
+
+from __future__ import annotations
+
+import os
+
+from ndb_server.options import ClockOption, ServerOptions
+
+
+class ServerOptionAttributes:
+    """One read-only attribute per option of `ServerOptions`."""
+
+    options: ServerOptions
+
+{properties}{"".join(classes)}'''
 
 
 SHOWN_TYPES = {"SslOption": "bool | ssl.SSLContext | None"}
@@ -162,6 +268,11 @@ def render_options_doc() -> str:
             f"| `{declared.name}` | `{_cell(shown)}` | `{declared.default!r}` | "
             f"{_cell(declared.metadata['doc'])}{where} |"
         )
+    rows.extend(
+        f"| `{declared.name}` | `{_cell(str(declared.type))}` | `{declared.default!r}` | "
+        f"{_cell(declared.metadata['doc'])} Blocking client only. |"
+        for declared in _sync_only_fields()
+    )
     table = "\n".join(rows)
     return f"""# Client options
 
@@ -225,5 +336,6 @@ OUTPUTS: dict[str, tuple[Path, Callable[[], str]]] = {
     "client-keywords": (HERE / "_keywords.py", render_client_keywords),
     "options-doc": (ROOT / "docs" / "reference" / "options.md", render_options_doc),
     "state-diagram": (ROOT / "docs" / "state-diagram.md", render_state_diagram),
+    "server-keywords": (ROOT / "ndb_server" / "_keywords.py", render_server_keywords),
 }
 """Each derived file: where it goes and how it is rendered."""

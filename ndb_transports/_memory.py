@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import math
 import socket
 import threading
 import weakref
@@ -34,6 +35,16 @@ class ServerEnd(Protocol):
     def receive(self, data: bytes) -> None:
         """Bytes from the client (``b""``: the client closed its end). Raises BrokenPipeError
         once the server has ended the connection."""
+
+    def follows(self, clock: object) -> bool:
+        """Whether the server's time is ``clock`` (an event loop, a trio clock): then the
+        client's side wakes the server at `next_due`, in that loop, for its idle ping or drop."""
+
+    def next_due(self) -> float | None:
+        """The time (on the followed clock) of the connection's next idle ping or drop."""
+
+    def catch_up(self) -> None:
+        """Run what fell due on the followed clock."""
 
 
 Acceptor = Callable[["MemoryStream"], ServerEnd]
@@ -215,6 +226,9 @@ class _MemoryTransport(asyncio.Transport):
         self._scheduled = False
         self._schedule_lock = threading.Lock()
         stream.wake = self._wake
+        # A server following this loop's clock is woken by this loop at its next deadline.
+        self._follows = stream.server is not None and stream.server.follows(loop)
+        self._due: asyncio.TimerHandle | None = None
 
     def _wake(self) -> None:
         with self._schedule_lock:
@@ -230,16 +244,38 @@ class _MemoryTransport(asyncio.Transport):
         while not self._closing:
             data = self._stream.read(65536)
             if data is None:
-                return
+                break
             if not data:
                 self._protocol.eof_received()
                 self._lose(None)
                 return
             self._protocol.data_received(data)
+        if self._follows:
+            self._arm()
+
+    def _arm(self) -> None:
+        """Wake the followed server at its next deadline (the loop's time is the server's)."""
+        server = self._stream.server
+        assert server is not None
+        if self._due is not None:
+            self._due.cancel()
+            self._due = None
+        due = None if self._closing else server.next_due()
+        if due is not None:
+            self._due = self._loop.call_at(due, self._on_due)
+
+    def _on_due(self) -> None:
+        self._due = None
+        server = self._stream.server
+        assert server is not None
+        server.catch_up()
+        self._arm()
 
     def _lose(self, exc: Exception | None) -> None:
         if not self._closing:
             self._closing = True
+            if self._due is not None:
+                self._due.cancel()
             self._stream.close()
             self._loop.call_soon(self._protocol.connection_lost, exc)
 
@@ -250,6 +286,9 @@ class _MemoryTransport(asyncio.Transport):
             self._stream.write(bytes(data))
         except OSError as exc:
             self._lose(exc)
+            return
+        if self._follows:
+            self._arm()
 
     def get_write_buffer_size(self) -> int:
         return 0
@@ -289,6 +328,9 @@ async def open_trio(endpoint: Endpoint) -> trio.abc.Stream:
             self._token = trio.lowlevel.current_trio_token()
             self._arrived = trio.Event()
             stream.wake = self._wake
+            server = stream.server
+            # A server following this run's clock is woken by the reader at its next deadline.
+            self._follows = server is not None and server.follows(trio.lowlevel.current_clock())
 
         def _wake(self) -> None:
             with contextlib.suppress(trio.RunFinishedError):
@@ -310,8 +352,19 @@ async def open_trio(endpoint: Endpoint) -> trio.abc.Stream:
                 if data is not None:
                     await trio.lowlevel.checkpoint()
                     return data
-                await self._arrived.wait()
+                if self._follows:
+                    await self._wait_or_wake_the_server()
+                else:
+                    await self._arrived.wait()
                 self._arrived = trio.Event()
+
+        async def _wait_or_wake_the_server(self) -> None:
+            server = self._stream.server
+            assert server is not None
+            due = server.next_due()
+            with trio.move_on_at(math.inf if due is None else due):
+                await self._arrived.wait()
+            server.catch_up()
 
         async def aclose(self) -> None:
             self._stream.close()

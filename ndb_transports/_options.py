@@ -11,6 +11,7 @@ from functools import lru_cache
 from ndb_proto.client import ClientProtocol
 from ndb_proto.options import ProtocolOptions, about, positive_or_none
 from ndb_proto.uri import Endpoint
+from ndb_transports.clock import VirtualClock
 
 
 class Default(Enum):
@@ -77,6 +78,26 @@ class ClientOptions(ProtocolOptions):
         if isinstance(self.ssl, _ssl.SSLContext):
             return self.ssl
         return _default_context()
+
+
+def _virtual_clock_or_none(name: str, value: object) -> None:
+    if value is not None and not isinstance(value, VirtualClock):
+        raise TypeError(f"{name} must be None or a VirtualClock, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncOptions(ClientOptions):
+    """The blocking client's options: every flavour's, and the clock its waits follow (the
+    asyncio and trio clients follow their event loop's clock)."""
+
+    clock: VirtualClock | None = field(
+        default=None,
+        metadata=about(
+            "None (real time), or a VirtualClock for tests: timeouts, reconnect backoff and "
+            "keepalive then follow it, with no real waiting (see docs/testing.md).",
+            _virtual_clock_or_none,
+        ),
+    )
 
 
 @lru_cache(maxsize=1)

@@ -18,8 +18,10 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
+
+from ndb_transports.clock import VirtualClock
 
 
 class Waiter:
@@ -45,8 +47,9 @@ class Waiter:
 class ReaderRole:
     """Who reads the socket (or reconnects) for everyone, and who sleeps until woken."""
 
-    def __init__(self, lock: threading.Lock) -> None:
+    def __init__(self, lock: threading.Lock, clock: VirtualClock | None = None) -> None:
         self._lock = lock
+        self._clock = clock  # sleeps end when it passes their deadline
         self._local = threading.local()
         self.held = False
         # Threads asleep (or about to be), in arrival order (a dict: ordered, O(1) removal).
@@ -109,12 +112,16 @@ class ReaderRole:
         waiter.handed = False
         self._followers[waiter] = None
 
-    @staticmethod
-    def sleep(waiter: Waiter, timeout: float | None) -> None:
-        """Without the lock: sleep until woken or ``timeout`` seconds pass (None: no limit).
-        A wake may be stale (it arrived after an earlier timeout): callers always look again."""
-        with suppress(queue.Empty):
-            waiter.tokens.get(timeout=timeout)
+    def sleep(self, waiter: Waiter, timeout: float | None) -> bool:
+        """Without the lock: sleep until woken or ``timeout`` seconds of the client's clock
+        pass (None: no limit); True when woken. A wake may be stale (it arrived after an earlier
+        timeout): callers always look again."""
+        if self._clock is not None:
+            tokens = waiter.tokens
+            return self._clock.wait(
+                timeout, lambda real: _take(tokens, real), lambda: tokens.put(None)
+            )
+        return _take(waiter.tokens, timeout)
 
     def withdraw(self, waiter: Waiter) -> None:
         """Under the lock, after `sleep`: no longer asleep (woken, or its timeout passed)."""
@@ -158,3 +165,12 @@ class ReaderRole:
         followers, self._followers = self._followers, {}
         for follower in followers:
             follower.tokens.put(None)
+
+
+def _take(tokens: queue.SimpleQueue[None], timeout: float | None) -> bool:
+    """Take a wake-up token within ``timeout`` real seconds (None: no limit)."""
+    try:
+        tokens.get(timeout=timeout)
+    except queue.Empty:
+        return False
+    return True

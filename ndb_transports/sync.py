@@ -17,7 +17,7 @@ import socket
 import ssl as _ssl
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -27,7 +27,8 @@ from ndb_proto.events import Connected, ConnectionLost, ReplyReceived
 from ndb_proto.uri import Endpoint
 from ndb_transports import _memory
 from ndb_transports._base import ClientBase, logger, state_of
-from ndb_transports._options import Default
+from ndb_transports._keywords import SyncClientKeywords
+from ndb_transports._options import Default, SyncOptions
 from ndb_transports._pipeline import SyncPipeline
 from ndb_transports._reader_role import ReaderRole, Waiter
 from ndb_transports._surface_sync import SyncCommands, SyncSession
@@ -125,12 +126,20 @@ class _Poller:
 _HAS_POLL = hasattr(select, "poll")
 
 
-class NdbClient(ClientBase, SyncCommands):
-    """A NemesisDB client over blocking sockets, safe to share between threads."""
+class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
+    """A NemesisDB client over blocking sockets, safe to share between threads.
+
+    With ``clock=VirtualClock()`` its time (timeouts, reconnect backoff, keepalive) is the
+    clock's, and its waits end when the clock passes their deadline, or, as always, as soon as
+    a reply comes."""
 
     def _setup(self) -> None:
         self._lock = threading.Lock()
-        self._role = ReaderRole(self._lock)
+        clock = self.options.clock if isinstance(self.options, SyncOptions) else None
+        self._clock = clock
+        self._now: Callable[[], float] = time.monotonic if clock is None else clock.current_time
+        self._keepalive_tick = threading.Event()  # wakes the keepalive thread on clock moves
+        self._role = ReaderRole(self._lock, clock)
         self._waiters: dict[int, Waiter] = {}
         self._sock: socket.socket | None = None
         self._tls = False  # whether _sock is a TLS socket
@@ -144,9 +153,14 @@ class NdbClient(ClientBase, SyncCommands):
         self._keepalive: threading.Thread | None = None
         self._stop_keepalive = threading.Event()
 
-    @staticmethod
-    def _now() -> float:
-        return time.monotonic()
+    def _sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` of the client's clock."""
+        clock = self._clock
+        if clock is None:
+            time.sleep(seconds)
+        else:
+            event = threading.Event()
+            clock.wait(seconds, event.wait, event.set)
 
     # -- the reader role ----------------------------------------------------------------------
 
@@ -254,7 +268,7 @@ class NdbClient(ClientBase, SyncCommands):
                     raise ClientClosedError("the client was closed", outcome_unknown=False)
                 delay = plan.at - self._now()
                 if delay > 0:
-                    time.sleep(delay)
+                    self._sleep(delay)
                 self._connect(proto, plan.endpoint)
 
     # -- closing -------------------------------------------------------------------------------
@@ -266,6 +280,7 @@ class NdbClient(ClientBase, SyncCommands):
         if proto is None:
             return
         self._stop_keepalive.set()
+        self._keepalive_tick.set()
         with self._lock:
             proto.close(self._now())
             self._process(proto)
@@ -467,7 +482,7 @@ class NdbClient(ClientBase, SyncCommands):
             with self._lock:
                 self._process(proto)
             return
-        time.sleep(max(0.0, min(wake - now, 1.0)))
+        self._sleep(max(0.0, min(wake - now, 1.0)))
         with self._lock:
             self._expire(proto)
 
@@ -497,7 +512,9 @@ class NdbClient(ClientBase, SyncCommands):
             if not tls:
                 self._reading_sock = sock
         try:
-            if wait_first and not poller.readable(wait):
+            if wait_first and not (
+                poller.readable(wait) if self._clock is None else self._readable(poller, wait)
+            ):
                 with lock:
                     self._done_reading(sock)
                     self._expire(proto)
@@ -540,6 +557,18 @@ class NdbClient(ClientBase, SyncCommands):
             return True
         sock.close()
         return False
+
+    def _readable(self, poller: _Poller, timeout: float | None) -> bool:
+        """`_Poller.readable` on the client's VirtualClock: a move of the clock wakes it."""
+        assert self._clock is not None
+
+        def wake() -> None:
+            waker = self._waker
+            if waker is not None:
+                with contextlib.suppress(OSError):
+                    waker[1].send(b"\0")
+
+        return self._clock.wait(timeout, poller.readable, wake)
 
     def _waker_pair(self) -> tuple[socket.socket, socket.socket]:
         """A socket pair whose reading end the reading thread's poll() also watches."""
@@ -701,7 +730,7 @@ class NdbClient(ClientBase, SyncCommands):
     def _keepalive_loop(
         self, proto: ClientProtocol, stop: threading.Event, interval: float
     ) -> None:
-        while not stop.wait(interval):
+        while not self._pause(stop, interval):
             with self._lock:
                 if proto.state is State.CLOSED:
                     return
@@ -710,6 +739,19 @@ class NdbClient(ClientBase, SyncCommands):
                 self._expire(proto)
                 if proto.state is State.OPEN:
                     self._poll(proto)
+
+    def _pause(self, stop: threading.Event, interval: float) -> bool:
+        """The keepalive thread's wait between checks, on the client's clock (it follows a
+        VirtualClock, never moves it). True once the client is closed."""
+        clock = self._clock
+        if clock is None:
+            return stop.wait(interval)
+        deadline = clock.current_time() + interval
+        tick = self._keepalive_tick
+        while not stop.is_set() and clock.current_time() < deadline:
+            tick.clear()
+            clock.wait(deadline - clock.current_time(), tick.wait, tick.set, drive=False)
+        return stop.is_set()
 
     # -- the core's events ---------------------------------------------------------------------
 
@@ -734,6 +776,7 @@ class NdbClient(ClientBase, SyncCommands):
         self._drop_socket()
         self._release_waker()
         self._stop_keepalive.set()
+        self._keepalive_tick.set()
         self._role.wake_all()
 
     def _drop_socket(self) -> None:

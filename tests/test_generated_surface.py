@@ -12,7 +12,7 @@ from ndb_proto import calls
 from ndb_transports import _generate, sync
 from ndb_transports import asyncio as aio
 from ndb_transports import trio as tr
-from ndb_transports._options import ClientOptions
+from ndb_transports._options import ClientOptions, SyncOptions
 
 
 @pytest.mark.parametrize("flavour", list(_generate.OUTPUTS))
@@ -57,7 +57,9 @@ def test_every_flavour_takes_every_declared_option_with_its_default(client: type
     first, *options = parameters.values()
     assert first.name == "debug" and first.default is False
     assert first.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD  # NdbClient(True) still works
-    declared = {option.name: option for option in fields(ClientOptions)}
+    # The blocking client's options add its clock to every flavour's (SyncOptions).
+    declaration = SyncOptions if client is sync.NdbClient else ClientOptions
+    declared = {option.name: option for option in fields(declaration)}
     assert {parameter.name for parameter in options} == set(declared)
     for parameter in options:
         assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
