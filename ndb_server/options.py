@@ -22,8 +22,8 @@ SWEEP_INTERVAL = 5.0
 """Seconds between NemesisDB's sweeps of expired sessions."""
 
 ClockOption = Any
-"""None (real time), a `ndb_transports.clock.VirtualClock`, ``trio.testing.MockClock``, an
-asyncio event loop, or a function returning seconds (see `ndb_transports.clock`)."""
+"""None (real time), a `ndb_transports.clock.VirtualClock`, ``trio.testing.MockClock``, or a
+function returning seconds (see `ndb_transports.clock`)."""
 
 
 def _directory_or_none(name: str, value: object) -> None:
@@ -84,8 +84,8 @@ class ServerOptions:
         metadata=about(
             "The clock the server's time follows: session expiry, the sweep and the idle ping and "
             "drop (None: real time; a MemoryServer then has its own clock, moved by advance). "
-            "A VirtualClock, trio's MockClock, a fast-forwarded asyncio loop, or a function "
-            "returning seconds; see docs/testing.md.",
+            "A VirtualClock, trio's MockClock, or a function returning seconds; see "
+            "docs/testing.md.",
             check_clock,
         ),
     )

@@ -11,6 +11,11 @@ thread, so asyncio, trio and blocking clients can all use it.
 ``memory://`` url works with every client flavour, its clock moves only when the test calls
 ``advance(seconds)``, and both kinds share the fault API (``drop_connections``, ``stall``, ...).
 ``ndb_memory_server_factory`` starts them with options, like ``ndb_server_factory``.
+
+``ndb_clock``: the clock the servers of these fixtures follow, None here (real time, and a
+memory server's own clock). Override it (a fixture of the same name in a conftest or test
+module) to return a `ndb_server.VirtualClock`, trio's ``MockClock`` or a looptime event loop,
+and every server started by these fixtures follows it unless given another ``clock=``.
 """
 
 from __future__ import annotations
@@ -25,10 +30,20 @@ from ndb_server.thread import ServerThread
 
 
 @pytest.fixture
-def ndb_server_factory() -> Iterator[Callable[..., ServerThread]]:
+def ndb_clock() -> Any:
+    """The clock the fixtures' servers follow: None (real time). Override it to share one clock
+    between a test's servers and clients (see docs/testing.md)."""
+    return None
+
+
+@pytest.fixture
+def ndb_server_factory(ndb_clock: Any) -> Iterator[Callable[..., ServerThread]]:
+    """Start socket servers with options (``ServerThread``'s keywords); each is stopped after
+    the test. They follow ``ndb_clock`` unless given a ``clock``."""
     started: list[ServerThread] = []
 
     def start(**options: Any) -> ServerThread:
+        options.setdefault("clock", ndb_clock)
         server = ServerThread(**options)
         server.start()
         started.append(server)
@@ -41,14 +56,18 @@ def ndb_server_factory() -> Iterator[Callable[..., ServerThread]]:
 
 @pytest.fixture
 def ndb_server(ndb_server_factory: Callable[..., ServerThread]) -> ServerThread:
+    """A fresh socket server on a free loopback port, stopped after the test; use its ``url``."""
     return ndb_server_factory()
 
 
 @pytest.fixture
-def ndb_memory_server_factory() -> Iterator[Callable[..., MemoryServer]]:
+def ndb_memory_server_factory(ndb_clock: Any) -> Iterator[Callable[..., MemoryServer]]:
+    """Start memory servers with options (``MemoryServer``'s keywords); each is closed after the
+    test. They follow ``ndb_clock`` unless given a ``clock``."""
     started: list[MemoryServer] = []
 
     def start(**options: Any) -> MemoryServer:
+        options.setdefault("clock", ndb_clock)
         server = MemoryServer(**options)
         started.append(server)
         return server
@@ -62,4 +81,5 @@ def ndb_memory_server_factory() -> Iterator[Callable[..., MemoryServer]]:
 def ndb_memory_server(
     ndb_memory_server_factory: Callable[..., MemoryServer],
 ) -> MemoryServer:
+    """A fresh memory server (``memory://`` url, no socket), closed after the test."""
     return ndb_memory_server_factory()

@@ -37,8 +37,8 @@ class ServerEnd(Protocol):
         once the server has ended the connection."""
 
     def follows(self, clock: object) -> bool:
-        """Whether the server's time is ``clock`` (an event loop, a trio clock): then the
-        client's side wakes the server at `next_due`, in that loop, for its idle ping or drop."""
+        """Whether the server's time is ``clock``, the trio run's clock: then the client's
+        reader wakes the server at `next_due`, in that run, for its idle ping or drop."""
 
     def next_due(self) -> float | None:
         """The time (on the followed clock) of the connection's next idle ping or drop."""
@@ -226,9 +226,6 @@ class _MemoryTransport(asyncio.Transport):
         self._scheduled = False
         self._schedule_lock = threading.Lock()
         stream.wake = self._wake
-        # A server following this loop's clock is woken by this loop at its next deadline.
-        self._follows = stream.server is not None and stream.server.follows(loop)
-        self._due: asyncio.TimerHandle | None = None
 
     def _wake(self) -> None:
         with self._schedule_lock:
@@ -244,38 +241,16 @@ class _MemoryTransport(asyncio.Transport):
         while not self._closing:
             data = self._stream.read(65536)
             if data is None:
-                break
+                return
             if not data:
                 self._protocol.eof_received()
                 self._lose(None)
                 return
             self._protocol.data_received(data)
-        if self._follows:
-            self._arm()
-
-    def _arm(self) -> None:
-        """Wake the followed server at its next deadline (the loop's time is the server's)."""
-        server = self._stream.server
-        assert server is not None
-        if self._due is not None:
-            self._due.cancel()
-            self._due = None
-        due = None if self._closing else server.next_due()
-        if due is not None:
-            self._due = self._loop.call_at(due, self._on_due)
-
-    def _on_due(self) -> None:
-        self._due = None
-        server = self._stream.server
-        assert server is not None
-        server.catch_up()
-        self._arm()
 
     def _lose(self, exc: Exception | None) -> None:
         if not self._closing:
             self._closing = True
-            if self._due is not None:
-                self._due.cancel()
             self._stream.close()
             self._loop.call_soon(self._protocol.connection_lost, exc)
 
@@ -286,9 +261,6 @@ class _MemoryTransport(asyncio.Transport):
             self._stream.write(bytes(data))
         except OSError as exc:
             self._lose(exc)
-            return
-        if self._follows:
-            self._arm()
 
     def get_write_buffer_size(self) -> int:
         return 0

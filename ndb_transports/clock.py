@@ -4,21 +4,23 @@ A *clock* here is whatever a test already holds to control time:
 
 * trio's ``trio.testing.MockClock``, given to ``trio.run(..., clock=clock)``: the trio client
   reads trio's time anyway, and a memory server given the same clock follows it;
-* an asyncio event loop whose time is fast-forwarded (``looptime.new_event_loop()``): the
-  asyncio client reads ``loop.time()`` anyway, and a memory server given the loop follows it;
-* `VirtualClock`, for the blocking client (``NdbClient(clock=clock)``) and for any server
-  (``MemoryServer(clock=clock)``, ``ServerThread(clock=clock)``): it stands still until
-  `VirtualClock.advance`, or, with ``autojump_threshold``, jumps ahead by itself when a blocked
-  client call has nothing left to wait for but time.
+* `VirtualClock`, for everything else: the blocking client (``NdbClient(clock=clock)``), an
+  asyncio event loop running on it (``clock.new_event_loop()``: the asyncio client reads the
+  loop's time anyway) and any server (``MemoryServer(clock=clock)``,
+  ``ServerThread(clock=clock)``). It stands still until `VirtualClock.advance`, or, with
+  ``autojump_threshold``, jumps ahead by itself when a blocked client call or an idle event
+  loop has nothing left to wait for but time.
 
-`time_source` turns any of them (or a plain function returning seconds) into the function that
-reads it. Nothing here patches the standard library's clocks: event loops keep running.
+`time_source` turns either (or a plain function returning seconds) into the function that reads
+it. Nothing here patches the standard library's clocks: other event loops and threads keep real
+time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import selectors
 import threading
 import time
 import weakref
@@ -120,6 +122,17 @@ class VirtualClock:
         for wake in wakes:
             wake()
 
+    # -- asyncio ----------------------------------------------------------------------------------
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        """A new asyncio event loop whose time is this clock's: its timers (the asyncio
+        client's timeouts, backoff and keepalive, ``asyncio.sleep``) fire when the clock passes
+        them, and, with ``autojump_threshold``, a loop with nothing to do but wait moves the
+        clock to its next timer (or a server's next deadline) at once. Run a coroutine on it
+        with ``loop.run_until_complete(main())`` (or, on Python 3.12+,
+        ``asyncio.run(main(), loop_factory=clock.new_event_loop)``), then ``loop.close()``."""
+        return _VirtualTimeLoop(self)
+
     # -- for the blocking client ------------------------------------------------------------------
 
     def wait(
@@ -181,6 +194,27 @@ class VirtualClock:
                 self._move_to(target)
 
 
+class _VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop reading a `VirtualClock`: each wait for I/O is a `VirtualClock.wait`
+    until the next timer, woken through the loop's self-pipe when the clock moves."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        super().__init__()
+        self._virtual_clock = clock
+        selector: selectors.BaseSelector = self._selector  # type: ignore[attr-defined]
+        real_select = selector.select
+
+        def select(timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+            if timeout is not None and timeout <= 0:
+                return real_select(0)
+            return clock.wait(timeout, real_select, self._write_to_self)  # type: ignore[attr-defined]
+
+        selector.select = select  # type: ignore[method-assign]
+
+    def time(self) -> float:
+        return self._virtual_clock.current_time()
+
+
 def check_clock(name: str, value: object) -> None:
     """The check of a ``clock`` option: None, or something `time_source` can read."""
     if value is not None:
@@ -189,21 +223,18 @@ def check_clock(name: str, value: object) -> None:
         except TypeError:
             raise TypeError(
                 f"{name} must be None, a VirtualClock, trio.testing.MockClock (anything with "
-                f"current_time()), an asyncio event loop or a function returning seconds, "
-                f"got {value!r}"
+                f"current_time()) or a function returning seconds, got {value!r}"
             ) from None
 
 
 def time_source(clock: Any) -> Callable[[], float]:
-    """The function reading ``clock``: its ``current_time`` (`VirtualClock`, trio's clocks), an
-    event loop's ``time``, the function itself, or ``time.monotonic`` for None."""
+    """The function reading ``clock``: its ``current_time`` (`VirtualClock`, trio's clocks), the
+    function itself, or ``time.monotonic`` for None."""
     if clock is None:
         return time.monotonic
     current = getattr(clock, "current_time", None)
     if callable(current):
         return current  # type: ignore[no-any-return]
-    if isinstance(clock, asyncio.AbstractEventLoop):
-        return clock.time
-    if callable(clock):
+    if callable(clock) and not isinstance(clock, asyncio.AbstractEventLoop):
         return clock  # type: ignore[no-any-return]
     raise TypeError(f"not a clock: {clock!r}")

@@ -1,0 +1,382 @@
+"""One clock for a test's server and clients, in every flavour: trio's MockClock, and
+`VirtualClock` for an asyncio loop, the blocking client and the socket server. Each test moves
+minutes of time and takes milliseconds; none asserts anything about real time."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+from trio.testing import MockClock
+
+import ndb_transports.asyncio as ndb_asyncio
+import ndb_transports.sync as ndb_sync
+import ndb_transports.trio as ndb_trio
+from ndb_proto.errors import ConnectionLostError, NdbTimeoutError
+from ndb_proto.reconnect import Backoff
+from ndb_server import MemoryServer, ServerThread, VirtualClock
+
+FIXED_BACKOFF = Backoff(initial=10, maximum=30, jitter=0)
+"""Ten seconds before the first reconnect: long enough that waiting for it really would show."""
+
+
+# -- trio: the memory server follows trio's MockClock --------------------------------------------
+
+
+def run_trio(clock: MockClock, main: Callable[[MemoryServer], Awaitable[None]]) -> None:
+    with MemoryServer(clock=clock) as server:
+        trio.run(main, server, clock=clock)
+
+
+async def trio_noticed_drop(client: ndb_trio.NdbClient) -> None:
+    await trio.testing.wait_all_tasks_blocked()  # the reader has seen the end of the stream
+    assert not client.is_connected()
+
+
+def test_trio_session_expires_at_the_sweep_under_mockclock() -> None:
+    async def main(server: MemoryServer) -> None:
+        async with ndb_trio.NdbClient() as client:
+            assert await client.open(server.url)
+            session = await client.sh_create(durationSeconds=60, deleteSessionOnExpire=True)
+            await trio.sleep(61)  # expired at 60; the sweep at 65 has not run yet
+            assert await client.sh_session_exists([session.tkn]) == [session.tkn]
+            await trio.sleep(4)
+            assert await client.sh_session_exists([session.tkn]) == []
+            assert server.now == trio.current_time()
+
+    run_trio(MockClock(autojump_threshold=0), main)
+
+
+def test_trio_timeout_fires_on_mockclock() -> None:
+    async def main(server: MemoryServer) -> None:
+        async with ndb_trio.NdbClient(timeout=5) as client:
+            assert await client.open(server.url)
+            server.drop_next_reply()
+            started = trio.current_time()
+            with pytest.raises(NdbTimeoutError):
+                await client.kv_set({"a": 1})
+            assert trio.current_time() - started >= 5
+
+    run_trio(MockClock(autojump_threshold=0), main)
+
+
+def test_trio_reconnect_backoff_elapses_on_mockclock() -> None:
+    async def main(server: MemoryServer) -> None:
+        async with ndb_trio.NdbClient(timeout=60, backoff=FIXED_BACKOFF) as client:
+            assert await client.open(server.url)
+            dropped_at = trio.current_time()
+            server.drop_connections()
+            await trio_noticed_drop(client)
+            assert await client.kv_count() == 0  # waits for the reconnect
+            assert trio.current_time() - dropped_at >= 10
+
+    run_trio(MockClock(autojump_threshold=0), main)
+
+
+def test_trio_keepalive_gives_up_an_unanswered_ping_on_mockclock() -> None:
+    async def main(server: MemoryServer) -> None:
+        options: dict[str, Any] = {"ping_interval": 10, "ping_timeout": 5, "timeout": 60}
+        async with ndb_trio.NdbClient(auto_reconnect=False, **options) as client:
+            assert await client.open(server.url)
+            server.stall()
+            with pytest.raises(ConnectionLostError):
+                await client.kv_count()
+            server.resume()
+
+    run_trio(MockClock(autojump_threshold=0), main)
+
+
+def test_trio_client_answers_the_servers_idle_ping_in_time() -> None:
+    """The server pings at 164 s of silence, in the client's trio run, so the client answers
+    and is not dropped at 180 s (a single `advance` could not let it answer)."""
+
+    async def main(server: MemoryServer) -> None:
+        async with ndb_trio.NdbClient(auto_reconnect=False) as client:
+            assert await client.open(server.url)
+            await trio.sleep(500)
+            assert client.is_connected()
+            assert await client.kv_count() == 0
+
+    run_trio(MockClock(autojump_threshold=0), main)
+
+
+def test_trio_server_drops_a_client_that_cannot_answer() -> None:
+    async def main(server: MemoryServer) -> None:
+        async with ndb_trio.NdbClient(auto_reconnect=False) as client:
+            assert await client.open(server.url)
+            server.advance(200)  # jumps the MockClock in one step: pinged, then dropped
+            await trio_noticed_drop(client)
+            with pytest.raises(ConnectionLostError):
+                await client.kv_count()
+
+    run_trio(MockClock(), main)  # no autojump: time moves only by jumps
+
+
+# -- asyncio: a loop on a VirtualClock, which the memory server follows too ----------------------
+
+
+def run_asyncio(main: Callable[[MemoryServer], Awaitable[None]]) -> None:
+    clock = VirtualClock(autojump_threshold=0)
+    loop = clock.new_event_loop()
+    try:
+        with MemoryServer(clock=clock) as server:
+            loop.run_until_complete(main(server))
+    finally:
+        loop.close()
+
+
+async def asyncio_noticed_drop(client: ndb_asyncio.NdbClient) -> None:
+    for _ in range(100):  # a few turns of the loop, with no time passing
+        if not client.is_connected():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the client did not see its connection drop")
+
+
+def test_asyncio_session_expires_at_the_sweep_on_a_virtual_clock() -> None:
+    async def main(server: MemoryServer) -> None:
+        async with ndb_asyncio.NdbClient() as client:
+            assert await client.open(server.url)
+            session = await client.sh_create(durationSeconds=60, deleteSessionOnExpire=True)
+            await asyncio.sleep(61)
+            assert await client.sh_session_exists([session.tkn]) == [session.tkn]
+            await asyncio.sleep(4)
+            assert await client.sh_session_exists([session.tkn]) == []
+
+    run_asyncio(main)
+
+
+def test_asyncio_timeout_fires_on_a_virtual_clock() -> None:
+    async def main(server: MemoryServer) -> None:
+        loop = asyncio.get_running_loop()
+        async with ndb_asyncio.NdbClient(timeout=5) as client:
+            assert await client.open(server.url)
+            server.drop_next_reply()
+            started = loop.time()
+            with pytest.raises(NdbTimeoutError):
+                await client.kv_set({"a": 1})
+            assert loop.time() - started >= 5
+
+    run_asyncio(main)
+
+
+def test_asyncio_reconnect_backoff_elapses_on_a_virtual_clock() -> None:
+    async def main(server: MemoryServer) -> None:
+        loop = asyncio.get_running_loop()
+        async with ndb_asyncio.NdbClient(timeout=60, backoff=FIXED_BACKOFF) as client:
+            assert await client.open(server.url)
+            dropped_at = loop.time()
+            server.drop_connections()
+            await asyncio_noticed_drop(client)
+            assert await client.kv_count() == 0
+            assert loop.time() - dropped_at >= 10
+
+    run_asyncio(main)
+
+
+def test_asyncio_keepalive_gives_up_an_unanswered_ping_on_a_virtual_clock() -> None:
+    async def main(server: MemoryServer) -> None:
+        options: dict[str, Any] = {"ping_interval": 10, "ping_timeout": 5, "timeout": 60}
+        async with ndb_asyncio.NdbClient(auto_reconnect=False, **options) as client:
+            assert await client.open(server.url)
+            server.stall()
+            with pytest.raises(ConnectionLostError):
+                await client.kv_count()
+            server.resume()
+
+    run_asyncio(main)
+
+
+def test_asyncio_client_answers_the_servers_idle_ping_in_time() -> None:
+    async def main(server: MemoryServer) -> None:
+        async with ndb_asyncio.NdbClient(auto_reconnect=False) as client:
+            assert await client.open(server.url)
+            await asyncio.sleep(500)
+            assert client.is_connected()
+            assert await client.kv_count() == 0
+
+    run_asyncio(main)
+
+
+def test_asyncio_loop_waits_for_a_manual_clock() -> None:
+    """Without autojump, the loop's timers wait until another thread moves the clock."""
+    clock = VirtualClock()
+    loop = clock.new_event_loop()
+
+    async def main() -> float:
+        sleeper = asyncio.ensure_future(asyncio.sleep(30))
+        await asyncio.sleep(0)  # the sleeper's timer is set, for 30
+        mover = threading.Thread(target=clock.advance, args=(30,))
+        mover.start()
+        await sleeper
+        mover.join()
+        return loop.time()
+
+    try:
+        assert loop.run_until_complete(main()) == 30
+    finally:
+        loop.close()
+
+
+def test_a_server_following_a_function_cannot_be_advanced() -> None:
+    with MemoryServer(clock=lambda: 0.0) as server, pytest.raises(TypeError, match="clock"):
+        server.advance(1)
+
+
+# -- the blocking client on a VirtualClock -------------------------------------------------------
+
+
+@pytest.fixture
+def autojumping() -> Iterator[tuple[VirtualClock, MemoryServer]]:
+    clock = VirtualClock(autojump_threshold=0)
+    with MemoryServer(clock=clock) as server:
+        yield clock, server
+
+
+def test_sync_session_expires_when_the_clock_advances(
+    autojumping: tuple[VirtualClock, MemoryServer],
+) -> None:
+    clock, server = autojumping
+    with ndb_sync.NdbClient(clock=clock) as client:
+        assert client.open(server.url)
+        session = client.sh_create(durationSeconds=60, deleteSessionOnExpire=True)
+        clock.advance(61)
+        assert client.sh_session_exists([session.tkn]) == [session.tkn]
+        clock.advance(4)
+        assert client.sh_session_exists([session.tkn]) == []
+        assert server.now == clock.current_time() == 65
+
+
+def test_sync_timeout_fires_on_the_virtual_clock(
+    autojumping: tuple[VirtualClock, MemoryServer],
+) -> None:
+    clock, server = autojumping
+    with ndb_sync.NdbClient(timeout=5, clock=clock) as client:
+        assert client.open(server.url)
+        server.drop_next_reply()
+        with pytest.raises(NdbTimeoutError):
+            client.kv_set({"a": 1})
+        assert clock.current_time() >= 5
+
+
+def test_sync_reconnect_backoff_elapses_on_the_virtual_clock(
+    autojumping: tuple[VirtualClock, MemoryServer],
+) -> None:
+    clock, server = autojumping
+    with ndb_sync.NdbClient(timeout=60, backoff=FIXED_BACKOFF, clock=clock) as client:
+        assert client.open(server.url)
+        dropped_at = clock.current_time()
+        server.drop_connections()
+        assert client.kv_count() == 0  # sees the drop, then waits for the reconnect
+        assert clock.current_time() - dropped_at >= 10
+
+
+def test_sync_keepalive_gives_up_an_unanswered_ping(
+    autojumping: tuple[VirtualClock, MemoryServer],
+) -> None:
+    clock, server = autojumping
+    options: dict[str, Any] = {"ping_interval": 10, "ping_timeout": 5, "timeout": 60}
+    with ndb_sync.NdbClient(auto_reconnect=False, clock=clock, **options) as client:
+        assert client.open(server.url)
+        server.stall()
+        with pytest.raises(ConnectionLostError):
+            client.kv_count()
+        assert clock.current_time() == 15  # pinged at 10, given up 5 s later
+        server.resume()
+
+
+def test_sync_client_answers_the_servers_idle_ping_while_it_waits(
+    autojumping: tuple[VirtualClock, MemoryServer],
+) -> None:
+    """Waiting 200 s for a lost reply, the client answers the server's ping at 164 s, so the
+    request times out, rather than losing its connection at the idle drop (180 s)."""
+    clock, server = autojumping
+    with ndb_sync.NdbClient(timeout=200, auto_reconnect=False, clock=clock) as client:
+        assert client.open(server.url)
+        server.drop_next_reply()
+        with pytest.raises(NdbTimeoutError):
+            client.kv_count()
+
+
+def test_sync_wait_ends_when_another_thread_advances_the_clock() -> None:
+    clock = VirtualClock()  # no autojump: only advance moves it
+    with MemoryServer(clock=clock) as server, ndb_sync.NdbClient(timeout=5, clock=clock) as client:
+        assert client.open(server.url)
+        assert client.kv_count() == 0  # a reply still wakes the caller at once
+        server.drop_next_reply()
+        outcome: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                client.kv_set({"a": 1})
+            except NdbTimeoutError as exc:
+                outcome.append(exc)
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        while not server.faults.log:  # the request has reached the server
+            caller.join(0.001)
+        clock.advance(5)
+        caller.join(10)
+        assert [type(exc) for exc in outcome] == [NdbTimeoutError]
+
+
+def test_the_blocking_client_takes_only_a_virtual_clock() -> None:
+    with pytest.raises(TypeError, match="clock"):
+        ndb_sync.NdbClient(clock=MockClock())  # type: ignore[arg-type]
+
+
+def test_virtual_clock_refuses_going_back() -> None:
+    with pytest.raises(ValueError, match="seconds"):
+        VirtualClock().advance(-1)
+
+
+# -- the socket server on a VirtualClock ---------------------------------------------------------
+
+
+def test_socket_server_expires_sessions_as_the_virtual_clock_moves() -> None:
+    clock = VirtualClock()
+    with ServerThread(clock=clock) as server, ndb_sync.NdbClient(clock=clock) as client:
+        assert client.open(server.url)
+        session = client.sh_create(durationSeconds=60, deleteSessionOnExpire=True)
+        clock.advance(59)
+        assert client.sh_session_exists([session.tkn]) == [session.tkn]
+        clock.advance(6)  # expired at 60, swept at 65, on the server's own thread
+        assert client.sh_session_exists([session.tkn]) == []
+
+
+def test_socket_server_drops_an_idle_client_as_the_virtual_clock_moves() -> None:
+    clock = VirtualClock()
+    with (
+        ServerThread(clock=clock, idle_ping=10, idle_timeout=20) as server,
+        ndb_sync.NdbClient(auto_reconnect=False) as client,
+    ):
+        assert client.open(server.url)
+        clock.advance(25)  # pinged at 10, dropped at 20
+        with pytest.raises(ConnectionLostError):
+            client.kv_count()
+
+
+# -- the fixtures take the clock -----------------------------------------------------------------
+
+
+@pytest.fixture
+def ndb_clock() -> VirtualClock:
+    return VirtualClock(autojump_threshold=0)
+
+
+def test_fixture_servers_follow_the_ndb_clock_fixture(
+    ndb_clock: VirtualClock, ndb_memory_server: MemoryServer, ndb_server: Any
+) -> None:
+    for server in (ndb_memory_server, ndb_server):
+        assert server.clock is ndb_clock
+        with ndb_sync.NdbClient(clock=ndb_clock) as client:
+            assert client.open(server.url)
+            session = client.sh_create(durationSeconds=60, deleteSessionOnExpire=True)
+            ndb_clock.advance(65)
+            assert client.sh_session_exists([session.tkn]) == []
