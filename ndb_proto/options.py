@@ -215,6 +215,11 @@ class ProtocolOptions:
     )
 
     def __post_init__(self) -> None:
-        for declared in fields(self):
-            check: Check = declared.metadata["check"]
-            check(declared.name, getattr(self, declared.name))
+        check_declared(self)
+
+
+def check_declared(options: Any) -> None:
+    """Run the declared check (`about`) of every field of a dataclass of options."""
+    for declared in fields(options):
+        check: Check = declared.metadata["check"]
+        check(declared.name, getattr(options, declared.name))

@@ -49,8 +49,7 @@ class NdbServerKeywords(ServerOptionAttributes):
         NemesisDB does past 128 KiB.
         ``clock``: The clock the server's time follows: session expiry, the sweep and the idle ping
         and drop (None: real time; a MemoryServer then has its own clock, moved by advance). A
-        VirtualClock, trio's MockClock, a fast-forwarded asyncio loop, or a function returning
-        seconds; see docs/testing.md.
+        VirtualClock, trio's MockClock, or a function returning seconds; see docs/testing.md.
         """
         self._configure(host, port, ServerOptions(max_payload=max_payload, persist_dir=persist_dir, idle_ping=idle_ping, idle_timeout=idle_timeout, sweep_interval=sweep_interval, backpressure_limit=backpressure_limit, clock=clock))
 
@@ -75,8 +74,7 @@ class MemoryServerKeywords(ServerOptionAttributes):
         NemesisDB does past 128 KiB.
         ``clock``: The clock the server's time follows: session expiry, the sweep and the idle ping
         and drop (None: real time; a MemoryServer then has its own clock, moved by advance). A
-        VirtualClock, trio's MockClock, a fast-forwarded asyncio loop, or a function returning
-        seconds; see docs/testing.md.
+        VirtualClock, trio's MockClock, or a function returning seconds; see docs/testing.md.
         """
         self._configure(name, start_time, ServerOptions(max_payload=max_payload, persist_dir=persist_dir, idle_ping=idle_ping, idle_timeout=idle_timeout, sweep_interval=sweep_interval, backpressure_limit=backpressure_limit, clock=clock))
 
@@ -100,8 +98,7 @@ class ServerThreadKeywords(ServerOptionAttributes):
         NemesisDB does past 128 KiB.
         ``clock``: The clock the server's time follows: session expiry, the sweep and the idle ping
         and drop (None: real time; a MemoryServer then has its own clock, moved by advance). A
-        VirtualClock, trio's MockClock, a fast-forwarded asyncio loop, or a function returning
-        seconds; see docs/testing.md.
+        VirtualClock, trio's MockClock, or a function returning seconds; see docs/testing.md.
         """
         self._configure(host, port, ServerOptions(max_payload=max_payload, persist_dir=persist_dir, idle_ping=idle_ping, idle_timeout=idle_timeout, sweep_interval=sweep_interval, backpressure_limit=backpressure_limit, clock=clock))
 

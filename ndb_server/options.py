@@ -10,10 +10,10 @@ before a server starts.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
-from ndb_proto.options import Check, about, at_least, positive, within
+from ndb_proto.options import about, at_least, check_declared, positive, within
 from ndb_transports.clock import check_clock
 
 BACKPRESSURE_LIMIT = 128 * 1024
@@ -91,6 +91,4 @@ class ServerOptions:
     )
 
     def __post_init__(self) -> None:
-        for declared in fields(self):
-            check: Check = declared.metadata["check"]
-            check(declared.name, getattr(self, declared.name))
+        check_declared(self)
