@@ -112,16 +112,26 @@ class ReaderRole:
         waiter.handed = False
         self._followers[waiter] = None
 
-    def sleep(self, waiter: Waiter, timeout: float | None) -> bool:
-        """Without the lock: sleep until woken or ``timeout`` seconds of the client's clock
-        pass (None: no limit); True when woken. A wake may be stale (it arrived after an earlier
-        timeout): callers always look again."""
-        if self._clock is not None:
+    @staticmethod
+    def sleep(waiter: Waiter, timeout: float | None) -> bool:
+        """Without the lock: sleep until woken or ``timeout`` real seconds pass (None: no
+        limit); True when woken. A wake may be stale (it arrived after an earlier timeout):
+        callers always look again."""
+        try:
+            waiter.tokens.get(timeout=timeout)
+        except queue.Empty:
+            return False
+        return True
+
+    def doze(self, waiter: Waiter, timeout: float | None) -> None:
+        """`sleep` for ``timeout`` seconds of the client's clock: real ones, or a VirtualClock's
+        (then a move of the clock wakes the sleeper too)."""
+        clock = self._clock
+        if clock is None:
+            self.sleep(waiter, timeout)
+        else:
             tokens = waiter.tokens
-            return self._clock.wait(
-                timeout, lambda real: _take(tokens, real), lambda: tokens.put(None)
-            )
-        return _take(waiter.tokens, timeout)
+            clock.wait(timeout, lambda real: self.sleep(waiter, real), lambda: tokens.put(None))
 
     def withdraw(self, waiter: Waiter) -> None:
         """Under the lock, after `sleep`: no longer asleep (woken, or its timeout passed)."""
@@ -132,7 +142,7 @@ class ReaderRole:
         self.enlist(waiter)
         self._lock.release()
         try:
-            self.sleep(waiter, timeout)
+            self.doze(waiter, timeout)
         except BaseException:
             self._lock.acquire()
             self.withdraw(waiter)
@@ -165,12 +175,3 @@ class ReaderRole:
         followers, self._followers = self._followers, {}
         for follower in followers:
             follower.tokens.put(None)
-
-
-def _take(tokens: queue.SimpleQueue[None], timeout: float | None) -> bool:
-    """Take a wake-up token within ``timeout`` real seconds (None: no limit)."""
-    try:
-        tokens.get(timeout=timeout)
-    except queue.Empty:
-        return False
-    return True

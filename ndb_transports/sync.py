@@ -433,7 +433,7 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
                     return
                 continue
             try:
-                role.sleep(waiter, timeout)
+                role.doze(waiter, timeout)
             except BaseException:  # KeyboardInterrupt: never leave a sleeper enlisted
                 with lock:
                     role.withdraw(waiter)
