@@ -25,14 +25,13 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar
 
 __all__ = ["ClockFollower", "VirtualClock", "check_clock", "time_source"]
 
 T = TypeVar("T")
 
 
-@runtime_checkable
 class ClockFollower(Protocol):
     """Something with timed work of its own on a `VirtualClock` (a server's sweep and idle
     timers): the clock stops at each `next_due` on its way and calls `catch_up` there."""
@@ -49,13 +48,15 @@ class VirtualClock:
 
     ``advance(seconds)`` moves it; on the way, the servers following it (``clock=`` of
     `ndb_server.MemoryServer` and `ndb_server.ServerThread`) run their sweeps, idle pings and
-    drops at their own times, in order, and blocking clients waiting on it
-    (``NdbClient(clock=clock)``) wake up to see whether their deadline has passed.
+    drops at their own times, in order; then blocking clients waiting on it
+    (``NdbClient(clock=clock)``) and event loops running on it (`new_event_loop`) wake up to
+    see whether their deadlines have passed.
 
-    With a finite ``autojump_threshold`` (as trio's ``MockClock``), a blocking client call that
-    has waited that many real seconds with nothing arriving moves the clock itself, to the
-    earliest deadline of any client or server waiting on it: a timeout, a backoff, a keepalive
-    ping or a server's idle drop then happens at once. ``0`` suits the memory server, whose
+    With a finite ``autojump_threshold`` (as trio's ``MockClock``), a blocking client call, or
+    an event loop with nothing else to do, that has waited that many real seconds with nothing
+    arriving moves the clock itself, to the earliest deadline of any client, loop or server
+    waiting on it: a timeout, a backoff, a keepalive ping or a server's idle drop then happens
+    at once. ``0`` suits the memory server, whose
     replies are there when a request's write returns; give a socket server (whose replies take
     real time) a small threshold such as 0.05. The default, ``math.inf``, never jumps.
     """
