@@ -144,8 +144,11 @@ class MessageChannel:
         return len(self._outgoing)
 
     def data_to_send(self) -> bytes:
-        data = bytes(self._outgoing)
-        self._outgoing.clear()
+        outgoing = self._outgoing
+        if not outgoing:
+            return b""
+        data = bytes(outgoing)
+        outgoing.clear()
         return data
 
     def receive(self, data: bytes) -> list[ChannelEvent]:
@@ -162,9 +165,15 @@ class MessageChannel:
         if not data:
             self._ws.receive_data(None)
             return self._collect(out, b"", eof=True)
+        # Frames are read from ``data`` itself when nothing was left over from the last chunk
+        # (the usual case), and from the buffer otherwise: one copy per message, not three.
         buffer = self._buffer
-        buffer += data
-        size = len(buffer)
+        if buffer or type(data) is not bytes:
+            buffer += data
+            source: bytes | bytearray = buffer
+        else:
+            source = data
+        size = len(source)
         pos = 0
         limit = self._limit
         # The header bits, as locals: this loop runs once per frame. ``whole_text`` is the first
@@ -172,31 +181,31 @@ class MessageChannel:
         whole_text = FIN | OP_TEXT
         length_bits, length_16, length_64, mask_bit = LENGTH_BITS, LENGTH_16, LENGTH_64, MASKED
         while size - pos >= 2:
-            first = buffer[pos]
-            second = buffer[pos + 1]
+            first = source[pos]
+            second = source[pos + 1]
             length = second & length_bits
             head = 2
             if length == length_16:
                 if size - pos < 4:
                     break
-                length = _from_bytes(buffer[pos + 2 : pos + 4], "big")
+                length = _from_bytes(source[pos + 2 : pos + 4], "big")
                 head = 4
                 if length < length_16:  # RFC 6455 5.2: the shortest length encoding is required
-                    return self._fail(out, CLOSE_PROTOCOL_ERROR, bytes(buffer[pos : pos + head]))
+                    return self._fail(out, CLOSE_PROTOCOL_ERROR, bytes(source[pos : pos + head]))
             elif length == length_64:
                 if size - pos < 10:
                     break
-                length = _from_bytes(buffer[pos + 2 : pos + 10], "big")
+                length = _from_bytes(source[pos + 2 : pos + 10], "big")
                 head = 10
                 if length < 65536:
-                    return self._fail(out, CLOSE_PROTOCOL_ERROR, bytes(buffer[pos : pos + head]))
+                    return self._fail(out, CLOSE_PROTOCOL_ERROR, bytes(source[pos : pos + head]))
             masked = second & mask_bit
             if masked:
                 head += 4
             if limit is not None and length > limit:
-                return self._fail(out, CLOSE_MESSAGE_TOO_BIG, bytes(buffer[pos : pos + head]))
+                return self._fail(out, CLOSE_MESSAGE_TOO_BIG, bytes(source[pos : pos + head]))
             if length >> 62:
-                return self._fail(out, CLOSE_PROTOCOL_ERROR, bytes(buffer[pos : pos + head]))
+                return self._fail(out, CLOSE_PROTOCOL_ERROR, bytes(source[pos : pos + head]))
             end = pos + head + length
             if end > size:
                 break
@@ -204,14 +213,14 @@ class MessageChannel:
                 if masked:
                     out.append(
                         unmask(
-                            bytes(buffer[end - length : end]),
-                            buffer[end - length - 4 : end - length],
+                            bytes(source[end - length : end]),
+                            source[end - length - 4 : end - length],
                         )
                     )
                 else:
-                    out.append(bytes(buffer[end - length : end]))
+                    out.append(bytes(source[end - length : end]))
             else:
-                frame = bytes(buffer[pos:end])
+                frame = bytes(source[pos:end])
                 opcode = first & OPCODE_BITS
                 if opcode in (OP_TEXT, OP_BINARY) and not first & FIN:
                     self._fragmented = True
@@ -226,7 +235,10 @@ class MessageChannel:
                     pos = end
                     break
             pos = end
-        del buffer[:pos]
+        if source is buffer:
+            del buffer[:pos]
+        elif pos < size:
+            buffer += data[pos:]
         return out
 
     def _collect(self, out: list[ChannelEvent], data: bytes, eof: bool) -> list[ChannelEvent]:

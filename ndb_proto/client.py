@@ -165,10 +165,14 @@ class ClientProtocol(ProtocolKeywords):
 
     def data_to_send(self) -> bytes:
         """Take the bytes to write to the socket, in order."""
-        if self._channel is not None:
-            self._out += self._channel.data_to_send()
-        data = bytes(self._out)
-        self._out.clear()
+        channel = self._channel
+        out = self._out
+        if not out:  # the usual case: only the channel's frames, taken without another copy
+            return b"" if channel is None else channel.data_to_send()
+        if channel is not None:
+            out += channel.data_to_send()
+        data = bytes(out)
+        out.clear()
         return data
 
     # -- connecting --------------------------------------------------------------------------
@@ -243,12 +247,14 @@ class ClientProtocol(ProtocolKeywords):
     def submit(self, request: Request[Any], deadline: float | None = None) -> int:
         """Queue a request; returns its id. Raises, before anything is sent, when the request is
         too large for the server or when no connection is open or coming."""
-        self._check_size(request)
-        state = self._check_can_submit()
-        request_id = self._pipeline.submit(request, deadline)
-        if state is _OPEN:
+        if len(request.payload) > self._max_message_size:
+            self._check_size(request)
+        if self._state is _OPEN:  # the usual case, first
+            request_id = self._pipeline.submit(request, deadline)
             self._write_window()
-        return request_id
+            return request_id
+        self._check_can_submit()
+        return self._pipeline.submit(request, deadline)
 
     def submit_many(
         self, requests: Sequence[Request[Any]], deadline: float | None = None
@@ -295,8 +301,9 @@ class ClientProtocol(ProtocolKeywords):
     def _write_window(self) -> None:
         channel = self._channel
         assert channel is not None
+        send_text = channel.send_text
         for request in self._pipeline.take_sendable():
-            channel.send_text(request.payload)
+            send_text(request.payload)
 
     # -- receiving ---------------------------------------------------------------------------
 

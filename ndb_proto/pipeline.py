@@ -124,12 +124,16 @@ class Pipeline:
         out: list[Request[Any]] = []
         queue, in_flight = self._queue, self._in_flight
         room = self.max_in_flight - len(in_flight)
+        estimates = self._estimates
         while room > 0 and queue:
             slot = queue[0]
             if slot.abandoned:
                 queue.popleft()
                 continue
-            cost = self.estimate(slot.request.command)
+            command = slot.request.command
+            cost = estimates.get(command.name)  # as `estimate`, inline: once per request
+            if cost is None:
+                cost = SMALL_REPLY_ESTIMATE if command.small_reply else UNKNOWN_REPLY_ESTIMATE
             if in_flight and self._outstanding + cost > self.reply_budget:
                 break
             queue.popleft()

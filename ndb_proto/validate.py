@@ -66,10 +66,10 @@ def check_key_list(keys: Any, param: str, *, allow_empty: bool = True) -> list[s
 
 def check_keys_object(keys: Any, param: str) -> Mapping[str, Any]:
     """A mapping of key name to JSON value, as stored by KV_SET and its relatives."""
+    if type(keys) is dict and plain_json(keys, 0):  # the usual case, checked first
+        return keys
     if not isinstance(keys, Mapping):
         raise TypeError(f"{param} must be a dict of str to JSON values, got {_type_name(keys)}")
-    if type(keys) is dict and plain_json(keys, 0):
-        return keys
     for name, value in keys.items():
         if not isinstance(name, str):
             raise TypeError(f"{param}: key names must be str, got {_type_name(name)} {name!r}")

@@ -194,3 +194,16 @@ def test_pending_size_counts_queued_bytes() -> None:
     assert channel.pending_size == 2 + 3  # a server's frame: 2-byte header, unmasked
     channel.data_to_send()
     assert channel.pending_size == 0
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_messages_are_bytes_whatever_buffer_type_the_chunks_come_in(kind: type) -> None:
+    """Chunks are read in place when nothing is left over, and buffered otherwise: either way
+    a message comes out as ``bytes``, and a frame cut between chunks is put back together."""
+    channel, _ = pair(None)
+    one, two = frame(OP_TEXT, b"first", mask=MASK), frame(OP_TEXT, b"second", mask=MASK)
+    data = one + two
+    cut = len(one) + 3
+    got = channel.receive(kind(data[:cut])) + channel.receive(kind(data[cut:]))
+    assert got == [b"first", b"second"]
+    assert all(type(item) is bytes for item in got)
