@@ -169,11 +169,9 @@ class ClientProtocol(ProtocolKeywords):
         out = self._out
         if not out:  # the usual case: only the channel's frames, taken without another copy
             return b"" if channel is None else channel.data_to_send()
-        if channel is not None:
-            out += channel.data_to_send()
-        data = bytes(out)
+        data = bytes(out)  # the handshake, or a close frame left by a lost connection: first
         out.clear()
-        return data
+        return data if channel is None else data + channel.data_to_send()
 
     # -- connecting --------------------------------------------------------------------------
 

@@ -207,3 +207,11 @@ def test_messages_are_bytes_whatever_buffer_type_the_chunks_come_in(kind: type) 
     got = channel.receive(kind(data[:cut])) + channel.receive(kind(data[cut:]))
     assert got == [b"first", b"second"]
     assert all(type(item) is bytes for item in got)
+
+
+@pytest.mark.parametrize("cut", [3, 5, 9])
+def test_a_long_length_header_cut_between_chunks(cut: int) -> None:
+    channel, _ = pair(None)
+    data = frame(OP_TEXT, b"x" * 70000, mask=MASK)
+    assert channel.receive(data[:cut]) == []
+    assert channel.receive(data[cut:]) == [b"x" * 70000]
