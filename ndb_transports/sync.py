@@ -475,7 +475,7 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
             self._connect(proto, plan.endpoint)
             return
         wake = plan.at if plan is not None else deadline
-        if wake is not None and (deadline is None or deadline < wake):
+        if deadline is not None and (wake is None or deadline < wake):
             wake = deadline
         if wake is None:
             # Nothing will ever happen: the core has failed every request already.
@@ -495,8 +495,13 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
         A plain socket is waited for and read without the lock (a system call under it would
         hold up every thread that submits meanwhile); if it is dropped meanwhile, this thread
         closes it afterwards (`_drop_socket` leaves it open), so that its file descriptor cannot
-        be reused by a new connection under the read. A TLS socket is read under the lock:
-        OpenSSL does not support a read beside a write on one connection."""
+        be reused by a new connection under the wait or the read. A TLS socket is waited for the
+        same way but read under the lock: OpenSSL does not support a read beside a write on one
+        connection.
+
+        Bytes read are fed to the core before anything else: if this thread is interrupted
+        (KeyboardInterrupt) between the read and the core, those bytes are lost, so the
+        connection is given up rather than left out of step."""
         lock = self._lock
         with lock:
             poller = self._poller
@@ -509,8 +514,7 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
                 due = proto.next_deadline()
                 if due is not None:
                     wait = max(0.0, due - self._now())
-            if not tls:
-                self._reading_sock = sock
+            self._reading_sock = sock
         try:
             if wait_first and not (
                 poller.readable(wait) if self._clock is None else self._readable(poller, wait)
@@ -521,7 +525,7 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
                 return False
             if tls:
                 with lock:
-                    return self._recv(proto, sock)
+                    return self._done_reading(sock) and self._recv(proto, sock)
             data = sock.recv(READ_SIZE)
         except (BlockingIOError, InterruptedError):
             with lock:
@@ -537,11 +541,21 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
             with lock:
                 self._done_reading(sock)
             raise
-        with lock:
-            claimed = None
-            if self._done_reading(sock):
-                self._feed(proto, data, flush=False)
-                claimed = self._claim_write(proto)  # a pong, say: written without the lock too
+        fed = False
+        try:
+            with lock:
+                fed = True
+                claimed = None
+                if self._done_reading(sock):
+                    self._feed(proto, data, flush=False)
+                    claimed = self._claim_write(proto)  # a pong, say: written without the lock
+        except BaseException:
+            if not fed:  # interrupted before the core had the bytes: they are lost
+                with lock:
+                    if self._done_reading(sock):
+                        proto.connection_lost(None, self._now())
+                        self._process(proto)
+            raise
         if claimed is not None:
             self._write_claimed(proto, *claimed)
         return len(data) == READ_SIZE
@@ -551,7 +565,7 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
         connection's socket; if it was dropped meanwhile, it is closed now (`_drop_socket` left
         it open)."""
         if self._reading_sock is not sock:
-            return self._sock is sock  # a TLS socket: read under the lock, nothing to close
+            return self._sock is sock  # already done with (a second call after an interrupt)
         self._reading_sock = None
         if self._sock is sock:
             return True
@@ -624,7 +638,10 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
             if not data:
                 proto.connection_lost(None, now)
         finally:
-            self._process(proto, flush=flush)  # whatever the core resolved reaches its threads
+            # Whatever the core resolved reaches its threads. If the data ended the connection
+            # (a close frame, a bad reply), its last frame (the close) is written first, here,
+            # before the socket is dropped with the events.
+            self._process(proto, flush=flush or proto.state is not _OPEN)
 
     def _expire(self, proto: ClientProtocol) -> None:
         """Under the lock: act on deadlines that have passed."""
@@ -700,6 +717,12 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
                 with lock:
                     if not proto.has_data_to_send:
                         self._writing = False
+                        return
+                    if self._tls:
+                        # A TLS socket (after a reconnection within a mixed pool) is written
+                        # under the lock only: `_process` does that.
+                        self._writing = False
+                        self._process(proto)
                         return
                     data = proto.data_to_send()
                     sock = self._sock

@@ -16,8 +16,10 @@ import pytest
 
 import ndb_transports.sync as ndb_sync
 from ndb_proto.errors import ConnectionLostError
+from ndb_proto.reconnect import Backoff
 from ndb_server import MemoryServer
-from tests.transports.proxy import C2S, OP_PONG, Proxy
+from ndb_server.thread import ServerThread
+from tests.transports.proxy import C2S, OP_CLOSE, OP_PONG, Proxy
 
 
 class Interrupt(BaseException):
@@ -40,13 +42,17 @@ def hold_the_reader(monkeypatch: pytest.MonkeyPatch, name: str) -> tuple[Any, An
     return entered, release
 
 
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
 def test_a_socket_dropped_while_read_without_the_lock_is_closed_by_its_reader(
-    proxy: Proxy, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest, tls: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """R waits for its reply without the lock; W's write fails, which drops the connection.
     The socket R waits on stays open (its descriptor cannot be reused under R) until R looks
-    again and closes it; R's request fails with its outcome unknown; the client reconnects."""
-    with ndb_sync.NdbClient(timeout=10) as client:
+    again and closes it; R's request fails with its outcome unknown; the client reconnects.
+    A TLS socket is waited for without the lock too, so the same holds for it."""
+    proxy: Proxy = request.getfixturevalue("tls_proxy" if tls else "proxy")
+    options = {"ssl": request.getfixturevalue("client_ssl_context")} if tls else {}
+    with ndb_sync.NdbClient(timeout=10, **options) as client:
         assert client.open(proxy.url)
         client.kv_set({"a": 1})
         old = client._sock
@@ -188,3 +194,106 @@ def test_a_tls_write_that_must_read_first_gives_up_after_the_write_timeout(
         with pytest.raises(TimeoutError):
             ndb_sync._write(fake, b"request")  # type: ignore[arg-type]
         assert fake.sends == 1
+
+
+def test_a_close_the_reading_thread_queues_is_sent_before_the_socket_goes(
+    ndb_server: ServerThread, proxy: Proxy
+) -> None:
+    """A reply that is not JSON ends the connection with a close frame (1002): the reading
+    thread writes it before the connection's socket is dropped with the loss."""
+    with ndb_sync.NdbClient(timeout=10, auto_reconnect=False) as client:
+        assert client.open(proxy.url)
+        client.kv_set({"a": 1})
+        ndb_server.answer_next("not json at all")
+        with pytest.raises(ConnectionLostError):
+            client.kv_get(key="a")
+        assert until(lambda: proxy.frames_of(C2S, OP_CLOSE))
+        (close,) = proxy.frames_of(C2S, OP_CLOSE)
+        assert int.from_bytes(close.payload[:2], "big") == 1002
+
+
+class InterruptingLock:
+    """The client's lock, whose next acquisition by the reading thread raises `Interrupt` once
+    armed: an interrupt arriving just after a read returned bytes, before they reach the core."""
+
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock
+        self.armed = False
+
+    def __enter__(self) -> bool:
+        if self.armed and threading.current_thread() is threading.main_thread():
+            self.armed = False
+            raise Interrupt
+        return bool(self.lock.__enter__())
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.__exit__(*exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.lock, name)
+
+
+def test_an_interrupt_between_a_read_and_the_core_gives_the_connection_up(
+    ndb_server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bytes a lock-free read returned never reach the core: the connection is given up
+    (its request fails), so the next request gets its own reply, not one shifted by one."""
+    with ndb_sync.NdbClient(timeout=5) as client, ndb_sync.NdbClient(timeout=5) as other:
+        assert client.open(ndb_server.url) and other.open(ndb_server.url)
+        lock = InterruptingLock(client._lock)
+        monkeypatch.setattr(client, "_lock", lock)
+        real_recv = socket.socket.recv
+
+        def recv(sock: socket.socket, size: int, *args: Any) -> bytes:
+            data = real_recv(sock, size, *args)
+            if data and sock is client._sock:
+                lock.armed = True
+            return data
+
+        monkeypatch.setattr(socket.socket, "recv", recv)
+        with pytest.raises(Interrupt):
+            client.kv_count()
+        monkeypatch.undo()
+        other.kv_set({"x1": 1, "x2": 2, "x3": 3})
+        assert client.kv_count() == 3
+
+
+def test_threads_waiting_without_a_timeout_sleep_through_the_reconnect_backoff() -> None:
+    """The server is gone; requests without a timeout wait while the client reconnects with a
+    backoff: the thread that leads sleeps until the next attempt instead of asking the core
+    for its plan in a loop."""
+    server = ServerThread().__enter__()
+    client = ndb_sync.NdbClient(timeout=None, backoff=Backoff(initial=5.0, maximum=5.0))
+    threads: list[threading.Thread] = []
+    try:
+        assert client.open(server.url)
+        server.stop()
+        proto = client._proto
+        assert proto is not None
+        real = proto.next_connect
+        asked = []
+
+        def next_connect(now: float) -> Any:
+            asked.append(now)
+            return real(now)
+
+        proto.next_connect = next_connect  # type: ignore[method-assign]
+        outcome: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                client.kv_count()
+            except ConnectionLostError as exc:
+                outcome.append(exc)
+
+        threads.extend(threading.Thread(target=call) for _ in range(4))
+        for thread in threads:
+            thread.start()
+        assert until(lambda: len(asked) >= 2)
+        threading.Event().wait(0.5)  # meanwhile, the plan says: wait about 5 s
+        assert len(asked) < 20
+    finally:
+        client.close()
+        for thread in threads:
+            thread.join(10)
+    assert len(outcome) == 4  # closing fails every waiting request
