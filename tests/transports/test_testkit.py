@@ -213,6 +213,26 @@ def test_stall_and_resume(flavour: Flavour, server: FaultControls) -> None:
     flavour.run(main)
 
 
+def test_a_stalled_server_completes_no_new_handshake_until_resumed(server: FaultControls) -> None:
+    """A connection made while the server is stalled is not read (its handshake waits), on
+    every Python: then resume answers it and what it sends, in order."""
+    server.stall()
+    client = ndb_sync.NdbClient(timeout=10)
+    opened: list[bool] = []
+    opener = threading.Thread(target=lambda: opened.append(client.open(server.url)))  # type: ignore[attr-defined]
+    try:
+        opener.start()
+        opener.join(0.3)
+        assert opener.is_alive() and not client.is_connected()
+        server.resume()
+        opener.join(10)
+        assert opened == [True]
+        assert client.kv_count() == 0
+    finally:
+        client.close()
+        opener.join(10)
+
+
 @pytest.mark.parametrize("keep_data", [True, False])
 def test_restart(flavour: Flavour, server: FaultControls, keep_data: bool) -> None:
     async def main() -> None:
