@@ -4,8 +4,9 @@
 networking; see ``ndb_server.engine`` for its interface and its documented deviations.
 ``MemoryServer`` serves it to clients at a ``memory://`` URL, with no socket and a virtual clock;
 ``ServerThread`` serves it on a loopback port from a thread of its own. Both take the options of
-``ndb_server.options.ServerOptions``, among them a ``clock`` (``VirtualClock``, trio's
-``MockClock``, a fast-forwarded asyncio loop) that the server's time follows.
+``ndb_server.options.ServerOptions``, among them a ``clock`` (a ``VirtualClock``, whose
+``new_event_loop()`` gives asyncio code the same time, or trio's ``MockClock``) that the
+server's time follows.
 """
 
 from ndb_server.engine import Engine

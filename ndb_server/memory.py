@@ -10,11 +10,11 @@ from any threads and event loops.
 
 Time is virtual: it stands still until `advance` moves it, and then the expiry sweep, session
 expiry and the idle ping and drop of each connection happen in the order they fall due. Given a
-``clock`` (a `ndb_transports.clock.VirtualClock`, trio's ``MockClock``, a fast-forwarded asyncio
-loop), the server follows that clock instead, so the test's clients and the server share one
-time: whatever fell due runs before the server next reads a request, when a `VirtualClock` moves,
-and, for clients of the event loop or trio run that owns the clock, at its own time (their memory
-stream wakes up then, see `ndb_transports._memory`).
+``clock`` (a `ndb_transports.clock.VirtualClock`, whose event loops asyncio clients run on,
+or trio's ``MockClock``), the server follows that clock instead, so the test's clients and the
+server share one time: whatever fell due runs before the server next reads a request, when a
+`VirtualClock` moves, and, for clients of the event loop or trio run that owns the clock, at its
+own time (their memory stream wakes up then, see `ndb_transports._memory`).
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ class MemoryServer(MemoryServerKeywords, FaultControls):
         in between: to let one answer a ping before it would be dropped, advance in two steps.
 
         A server following a ``clock`` moves that clock (`VirtualClock.advance`, or
-        ``MockClock.jump``); an event loop's time cannot be moved from here (TypeError)."""
+        ``MockClock.jump``); a clock it cannot move (a plain function) raises TypeError."""
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
             raise TypeError(f"seconds must be a number, got {seconds!r}")
         if not seconds >= 0:

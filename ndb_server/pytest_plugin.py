@@ -14,8 +14,8 @@ thread, so asyncio, trio and blocking clients can all use it.
 
 ``ndb_clock``: the clock the servers of these fixtures follow, None here (real time, and a
 memory server's own clock). Override it (a fixture of the same name in a conftest or test
-module) to return a `ndb_server.VirtualClock`, trio's ``MockClock`` or a looptime event loop,
-and every server started by these fixtures follows it unless given another ``clock=``.
+module) to return a `ndb_server.VirtualClock` or trio's ``MockClock``, and every server
+started by these fixtures follows it unless given another ``clock=``.
 """
 
 from __future__ import annotations

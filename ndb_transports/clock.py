@@ -56,9 +56,11 @@ class VirtualClock:
     an event loop with nothing else to do, that has waited that many real seconds with nothing
     arriving moves the clock itself, to the earliest deadline of any client, loop or server
     waiting on it: a timeout, a backoff, a keepalive ping or a server's idle drop then happens
-    at once. ``0`` suits the memory server, whose
-    replies are there when a request's write returns; give a socket server (whose replies take
-    real time) a small threshold such as 0.05. The default, ``math.inf``, never jumps.
+    at once. Each waiting thread judges that alone: ``0`` suits one thread or task on a memory
+    server, whose replies are there when a request's write returns; with several threads, or a
+    socket server (whose replies take real time), a jump could overtake another thread's
+    request or a reply on its way, so give it a small threshold such as 0.05. The default,
+    ``math.inf``, never jumps.
     """
 
     def __init__(self, start: float = 0.0, *, autojump_threshold: float = math.inf) -> None:
@@ -214,6 +216,18 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self._virtual_clock.current_time()
+
+    # asyncio runs a timer once ``when < time() + _clock_resolution``; its default (the real
+    # clock's resolution, 1e-9) is below one step of a float past about 1e7 seconds, where a
+    # clock landing exactly on a timer would never run it. A few steps of the current time are
+    # enough at any time.
+    @property
+    def _clock_resolution(self) -> float:
+        return max(self._base_resolution, 4 * math.ulp(self._virtual_clock.current_time()))
+
+    @_clock_resolution.setter
+    def _clock_resolution(self, value: float) -> None:
+        self._base_resolution = value
 
 
 def check_clock(name: str, value: object) -> None:

@@ -380,3 +380,35 @@ def test_fixture_servers_follow_the_ndb_clock_fixture(
             session = client.sh_create(durationSeconds=60, deleteSessionOnExpire=True)
             ndb_clock.advance(65)
             assert client.sh_session_exists([session.tkn]) == []
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("start", [0.0, 1.7e9], ids=["from-zero", "from-a-wall-clock-time"])
+def test_an_asyncio_loop_runs_its_timers_at_any_clock_time(start: float) -> None:
+    """Timers run when the clock lands exactly on them, also where one step of a float is
+    coarser than asyncio's own clock resolution (a clock started at a wall-clock time): the
+    autojump lands there, and so does an advance to the deadline from another thread."""
+    clock = VirtualClock(start, autojump_threshold=0)
+    loop = clock.new_event_loop()
+
+    async def main() -> float:
+        await asyncio.sleep(0.1)
+        return loop.time()
+
+    try:
+        assert loop.run_until_complete(main()) == start + 0.1
+    finally:
+        loop.close()
+    clock = VirtualClock(start)
+    loop = clock.new_event_loop()
+
+    async def advanced() -> None:
+        sleeping = asyncio.ensure_future(asyncio.sleep(0.5))
+        await asyncio.sleep(0)
+        threading.Thread(target=clock.advance, args=(0.5,)).start()
+        await sleeping
+
+    try:
+        loop.run_until_complete(advanced())
+    finally:
+        loop.close()
