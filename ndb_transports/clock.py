@@ -74,10 +74,12 @@ class VirtualClock:
         self._lock = threading.Lock()  # the sleepers
         self._followers: weakref.WeakSet[ClockFollower] = weakref.WeakSet()
         self._sleepers: dict[object, tuple[float | None, Callable[[], None]]] = {}
+        self._seen = threading.local()  # per thread: the time it last read (see `wait`)
 
     def current_time(self) -> float:
         """The clock's time in seconds (as ``trio.testing.MockClock.current_time``)."""
-        return self._now
+        now = self._seen.now = self._now
+        return now
 
     def advance(self, seconds: float) -> None:
         """Move ``seconds`` forward. The followers' timed work falling due on the way runs at
@@ -155,7 +157,9 @@ class VirtualClock:
         if timeout is not None and timeout <= 0:
             return wait(0.0)
         token = object()
-        before = self._now
+        # A caller computes a ``timeout`` from the time it last read: a move since then (which
+        # woke the sleepers before this one was among them) makes it look again at once.
+        before = self._now if timeout is None else getattr(self._seen, "now", self._now)
         deadline = None if timeout is None else before + timeout
         with self._lock:
             self._sleepers[token] = (deadline, wake)

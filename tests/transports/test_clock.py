@@ -412,3 +412,22 @@ def test_an_asyncio_loop_runs_its_timers_at_any_clock_time(start: float) -> None
         loop.run_until_complete(advanced())
     finally:
         loop.close()
+
+
+def test_a_wait_computed_before_the_clock_moved_looks_again_at_once() -> None:
+    """A waiter reads the time, another thread moves the clock past its deadline (waking the
+    sleepers, of which it is not yet one), then the waiter starts its wait: it must not sleep
+    on, but look again at once."""
+    clock = VirtualClock()
+    timeout = (clock.current_time() + 1.0) - clock.current_time()  # a deadline 1 s from now
+    mover = threading.Thread(target=clock.advance, args=(1.0,))
+    mover.start()
+    mover.join()
+    waits: list[float | None] = []
+
+    def wait(real_seconds: float | None) -> bool:
+        waits.append(real_seconds)
+        return False
+
+    clock.wait(timeout, wait, lambda: None)
+    assert waits == [0.0]
