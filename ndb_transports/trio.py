@@ -390,22 +390,21 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
                 scope.deadline = deadline
 
     def _resolve(self, request_id: int, value: Any) -> None:
-        waiter = self._waiters.pop(request_id, None)
-        if isinstance(waiter, _BatchSlot):
-            waiter.settle(value)
-        elif waiter is self._direct and waiter is not None:
-            self._early[request_id] = outcome.Value(value)  # it is still writing
-        elif waiter is not None:
-            trio.lowlevel.reschedule(waiter, outcome.Value(value))
+        self._settle(request_id, value, outcome.Value(value))
 
     def _reject(self, request_id: int, error: BaseException) -> None:
+        self._settle(request_id, error, outcome.Error(error))
+
+    def _settle(self, request_id: int, result: Any, wrapped: outcome.Outcome[Any]) -> None:
+        """A request's value or exception to its waiter: a pipeline's slot takes ``result``,
+        a waiting task ``wrapped``."""
         waiter = self._waiters.pop(request_id, None)
         if isinstance(waiter, _BatchSlot):
-            waiter.settle(error)
+            waiter.settle(result)
         elif waiter is self._direct and waiter is not None:
-            self._early[request_id] = outcome.Error(error)  # it is still writing
+            self._early[request_id] = wrapped  # it is still writing
         elif waiter is not None:
-            trio.lowlevel.reschedule(waiter, outcome.Error(error))
+            trio.lowlevel.reschedule(waiter, wrapped)
 
     def _signal(self) -> None:
         changed, self._changed = self._changed, trio.Event()
