@@ -59,7 +59,9 @@ class VirtualClock:
     at once. Each waiting thread judges that alone: ``0`` suits one thread or task on a memory
     server, whose replies are there when a request's write returns; with several threads, or a
     socket server (whose replies take real time), a jump could overtake another thread's
-    request or a reply on its way, so give it a small threshold such as 0.05. The default,
+    request or a reply on its way, so give it a threshold longer than any reply can take on
+    the slowest machine the tests run on (a loaded CI machine can take a tenth of a second;
+    1.0 is safe). The default,
     ``math.inf``, never jumps.
     """
 
