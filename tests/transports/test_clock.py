@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import pytest
 import trio
@@ -21,11 +22,13 @@ from ndb_proto.errors import ConnectionLostError, NdbTimeoutError
 from ndb_proto.reconnect import Backoff
 from ndb_server import MemoryServer, ServerThread, VirtualClock
 
+T = TypeVar("T")
+
 FIXED_BACKOFF = Backoff(initial=10, maximum=30, jitter=0)
 """Ten seconds before the first reconnect: long enough that waiting for it really would show."""
 
 
-# -- trio: the memory server follows trio's MockClock --------------------------------------------
+# -- trio and asyncio: the memory server follows the loop's clock --------------------------------
 
 
 def run_trio(clock: MockClock, main: Callable[[MemoryServer], Awaitable[None]]) -> None:
@@ -33,76 +36,143 @@ def run_trio(clock: MockClock, main: Callable[[MemoryServer], Awaitable[None]]) 
         trio.run(main, server, clock=clock)
 
 
+def run_on_loop_of(clock: VirtualClock, main: Awaitable[T]) -> T:
+    """Run ``main`` to its end on a fresh asyncio loop on ``clock``, then close the loop."""
+    loop = clock.new_event_loop()
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        loop.close()
+
+
+def run_asyncio(main: Callable[[MemoryServer], Awaitable[None]]) -> None:
+    """Run ``main`` on an asyncio loop on an autojumping `VirtualClock`, which the memory server
+    follows too."""
+    clock = VirtualClock(autojump_threshold=0)
+    with MemoryServer(clock=clock) as server:
+        run_on_loop_of(clock, main(server))
+
+
 async def trio_noticed_drop(client: ndb_trio.NdbClient) -> None:
     await trio.testing.wait_all_tasks_blocked()  # the reader has seen the end of the stream
     assert not client.is_connected()
 
 
-def test_trio_session_expires_at_the_sweep_under_mockclock() -> None:
+async def asyncio_noticed_drop(client: ndb_asyncio.NdbClient) -> None:
+    for _ in range(100):  # a few turns of the loop, with no time passing
+        if not client.is_connected():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the client did not see its connection drop")
+
+
+@dataclass(frozen=True)
+class VirtualLoop:
+    """An event loop whose time is virtual and autojumps, with a memory server following it:
+    trio's MockClock, or asyncio on a `VirtualClock`. The tests taking one are written once
+    for both."""
+
+    client: Callable[..., Any]
+    """The flavour's ``NdbClient``."""
+    run: Callable[[Callable[[MemoryServer], Awaitable[None]]], None]
+    """Run ``main(server)`` in a fresh loop, with a fresh memory server on its clock."""
+    sleep: Callable[[float], Awaitable[None]]
+    now: Callable[[], float]
+    """The loop's time (call it inside the loop)."""
+    noticed_drop: Callable[[Any], Awaitable[None]]
+    """Wait, with no time passing, until the client has seen its connection end."""
+
+
+VIRTUAL_LOOPS = {
+    "trio": VirtualLoop(
+        ndb_trio.NdbClient,
+        lambda main: run_trio(MockClock(autojump_threshold=0), main),
+        trio.sleep,
+        trio.current_time,
+        trio_noticed_drop,
+    ),
+    "asyncio": VirtualLoop(
+        ndb_asyncio.NdbClient,
+        run_asyncio,
+        asyncio.sleep,
+        lambda: asyncio.get_running_loop().time(),
+        asyncio_noticed_drop,
+    ),
+}
+
+
+@pytest.fixture(params=list(VIRTUAL_LOOPS))
+def virtual_loop(request: pytest.FixtureRequest) -> VirtualLoop:
+    return VIRTUAL_LOOPS[request.param]
+
+
+def test_session_expires_at_the_sweep_on_the_loops_clock(virtual_loop: VirtualLoop) -> None:
     async def main(server: MemoryServer) -> None:
-        async with ndb_trio.NdbClient() as client:
+        async with virtual_loop.client() as client:
             assert await client.open(server.url)
             session = await client.sh_create(durationSeconds=60, deleteSessionOnExpire=True)
-            await trio.sleep(61)  # expired at 60; the sweep at 65 has not run yet
+            await virtual_loop.sleep(61)  # expired at 60; the sweep at 65 has not run yet
             assert await client.sh_session_exists([session.tkn]) == [session.tkn]
-            await trio.sleep(4)
+            await virtual_loop.sleep(4)
             assert await client.sh_session_exists([session.tkn]) == []
-            assert server.now == trio.current_time()
+            assert server.now == virtual_loop.now()
 
-    run_trio(MockClock(autojump_threshold=0), main)
+    virtual_loop.run(main)
 
 
-def test_trio_timeout_fires_on_mockclock() -> None:
+def test_timeout_fires_on_the_loops_clock(virtual_loop: VirtualLoop) -> None:
     async def main(server: MemoryServer) -> None:
-        async with ndb_trio.NdbClient(timeout=5) as client:
+        async with virtual_loop.client(timeout=5) as client:
             assert await client.open(server.url)
             server.drop_next_reply()
-            started = trio.current_time()
+            started = virtual_loop.now()
             with pytest.raises(NdbTimeoutError):
                 await client.kv_set({"a": 1})
-            assert trio.current_time() - started >= 5
+            assert virtual_loop.now() - started >= 5
 
-    run_trio(MockClock(autojump_threshold=0), main)
+    virtual_loop.run(main)
 
 
-def test_trio_reconnect_backoff_elapses_on_mockclock() -> None:
+def test_reconnect_backoff_elapses_on_the_loops_clock(virtual_loop: VirtualLoop) -> None:
     async def main(server: MemoryServer) -> None:
-        async with ndb_trio.NdbClient(timeout=60, backoff=FIXED_BACKOFF) as client:
+        async with virtual_loop.client(timeout=60, backoff=FIXED_BACKOFF) as client:
             assert await client.open(server.url)
-            dropped_at = trio.current_time()
+            dropped_at = virtual_loop.now()
             server.drop_connections()
-            await trio_noticed_drop(client)
+            await virtual_loop.noticed_drop(client)
             assert await client.kv_count() == 0  # waits for the reconnect
-            assert trio.current_time() - dropped_at >= 10
+            assert virtual_loop.now() - dropped_at >= 10
 
-    run_trio(MockClock(autojump_threshold=0), main)
+    virtual_loop.run(main)
 
 
-def test_trio_keepalive_gives_up_an_unanswered_ping_on_mockclock() -> None:
+def test_keepalive_gives_up_an_unanswered_ping_on_the_loops_clock(
+    virtual_loop: VirtualLoop,
+) -> None:
     async def main(server: MemoryServer) -> None:
         options: dict[str, Any] = {"ping_interval": 10, "ping_timeout": 5, "timeout": 60}
-        async with ndb_trio.NdbClient(auto_reconnect=False, **options) as client:
+        async with virtual_loop.client(auto_reconnect=False, **options) as client:
             assert await client.open(server.url)
             server.stall()
             with pytest.raises(ConnectionLostError):
                 await client.kv_count()
             server.resume()
 
-    run_trio(MockClock(autojump_threshold=0), main)
+    virtual_loop.run(main)
 
 
-def test_trio_client_answers_the_servers_idle_ping_in_time() -> None:
-    """The server pings at 164 s of silence, in the client's trio run, so the client answers
-    and is not dropped at 180 s (a single `advance` could not let it answer)."""
+def test_client_answers_the_servers_idle_ping_in_time(virtual_loop: VirtualLoop) -> None:
+    """The server pings at 164 s of silence, in the client's own loop, so the client answers
+    and is not dropped at 180 s (under trio, a single `advance` could not let it answer)."""
 
     async def main(server: MemoryServer) -> None:
-        async with ndb_trio.NdbClient(auto_reconnect=False) as client:
+        async with virtual_loop.client(auto_reconnect=False) as client:
             assert await client.open(server.url)
-            await trio.sleep(500)
+            await virtual_loop.sleep(500)
             assert client.is_connected()
             assert await client.kv_count() == 0
 
-    run_trio(MockClock(autojump_threshold=0), main)
+    virtual_loop.run(main)
 
 
 def test_trio_server_drops_a_client_that_cannot_answer() -> None:
@@ -117,96 +187,12 @@ def test_trio_server_drops_a_client_that_cannot_answer() -> None:
     run_trio(MockClock(), main)  # no autojump: time moves only by jumps
 
 
-# -- asyncio: a loop on a VirtualClock, which the memory server follows too ----------------------
-
-
-def run_asyncio(main: Callable[[MemoryServer], Awaitable[None]]) -> None:
-    clock = VirtualClock(autojump_threshold=0)
-    loop = clock.new_event_loop()
-    try:
-        with MemoryServer(clock=clock) as server:
-            loop.run_until_complete(main(server))
-    finally:
-        loop.close()
-
-
-async def asyncio_noticed_drop(client: ndb_asyncio.NdbClient) -> None:
-    for _ in range(100):  # a few turns of the loop, with no time passing
-        if not client.is_connected():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("the client did not see its connection drop")
-
-
-def test_asyncio_session_expires_at_the_sweep_on_a_virtual_clock() -> None:
-    async def main(server: MemoryServer) -> None:
-        async with ndb_asyncio.NdbClient() as client:
-            assert await client.open(server.url)
-            session = await client.sh_create(durationSeconds=60, deleteSessionOnExpire=True)
-            await asyncio.sleep(61)
-            assert await client.sh_session_exists([session.tkn]) == [session.tkn]
-            await asyncio.sleep(4)
-            assert await client.sh_session_exists([session.tkn]) == []
-
-    run_asyncio(main)
-
-
-def test_asyncio_timeout_fires_on_a_virtual_clock() -> None:
-    async def main(server: MemoryServer) -> None:
-        loop = asyncio.get_running_loop()
-        async with ndb_asyncio.NdbClient(timeout=5) as client:
-            assert await client.open(server.url)
-            server.drop_next_reply()
-            started = loop.time()
-            with pytest.raises(NdbTimeoutError):
-                await client.kv_set({"a": 1})
-            assert loop.time() - started >= 5
-
-    run_asyncio(main)
-
-
-def test_asyncio_reconnect_backoff_elapses_on_a_virtual_clock() -> None:
-    async def main(server: MemoryServer) -> None:
-        loop = asyncio.get_running_loop()
-        async with ndb_asyncio.NdbClient(timeout=60, backoff=FIXED_BACKOFF) as client:
-            assert await client.open(server.url)
-            dropped_at = loop.time()
-            server.drop_connections()
-            await asyncio_noticed_drop(client)
-            assert await client.kv_count() == 0
-            assert loop.time() - dropped_at >= 10
-
-    run_asyncio(main)
-
-
-def test_asyncio_keepalive_gives_up_an_unanswered_ping_on_a_virtual_clock() -> None:
-    async def main(server: MemoryServer) -> None:
-        options: dict[str, Any] = {"ping_interval": 10, "ping_timeout": 5, "timeout": 60}
-        async with ndb_asyncio.NdbClient(auto_reconnect=False, **options) as client:
-            assert await client.open(server.url)
-            server.stall()
-            with pytest.raises(ConnectionLostError):
-                await client.kv_count()
-            server.resume()
-
-    run_asyncio(main)
-
-
-def test_asyncio_client_answers_the_servers_idle_ping_in_time() -> None:
-    async def main(server: MemoryServer) -> None:
-        async with ndb_asyncio.NdbClient(auto_reconnect=False) as client:
-            assert await client.open(server.url)
-            await asyncio.sleep(500)
-            assert client.is_connected()
-            assert await client.kv_count() == 0
-
-    run_asyncio(main)
+# -- asyncio alone ---------------------------------------------------------------------------------
 
 
 def test_asyncio_loop_waits_for_a_manual_clock() -> None:
     """Without autojump, the loop's timers wait until another thread moves the clock."""
     clock = VirtualClock()
-    loop = clock.new_event_loop()
 
     async def main() -> float:
         sleeper = asyncio.ensure_future(asyncio.sleep(30))
@@ -215,12 +201,9 @@ def test_asyncio_loop_waits_for_a_manual_clock() -> None:
         mover.start()
         await sleeper
         mover.join()
-        return loop.time()
+        return asyncio.get_running_loop().time()
 
-    try:
-        assert loop.run_until_complete(main()) == 30
-    finally:
-        loop.close()
+    assert run_on_loop_of(clock, main()) == 30
 
 
 def test_a_server_following_a_function_cannot_be_advanced() -> None:
@@ -391,19 +374,13 @@ def test_an_asyncio_loop_runs_its_timers_at_any_clock_time(start: float) -> None
     """Timers run when the clock lands exactly on them, also where one step of a float is
     coarser than asyncio's own clock resolution (a clock started at a wall-clock time): the
     autojump lands there, and so does an advance to the deadline from another thread."""
-    clock = VirtualClock(start, autojump_threshold=0)
-    loop = clock.new_event_loop()
 
-    async def main() -> float:
+    async def slept() -> float:
         await asyncio.sleep(0.1)
-        return loop.time()
+        return asyncio.get_running_loop().time()
 
-    try:
-        assert loop.run_until_complete(main()) == start + 0.1
-    finally:
-        loop.close()
+    assert run_on_loop_of(VirtualClock(start, autojump_threshold=0), slept()) == start + 0.1
     clock = VirtualClock(start)
-    loop = clock.new_event_loop()
 
     async def advanced() -> None:
         sleeping = asyncio.ensure_future(asyncio.sleep(0.5))
@@ -411,10 +388,7 @@ def test_an_asyncio_loop_runs_its_timers_at_any_clock_time(start: float) -> None
         threading.Thread(target=clock.advance, args=(0.5,)).start()
         await sleeping
 
-    try:
-        loop.run_until_complete(advanced())
-    finally:
-        loop.close()
+    run_on_loop_of(clock, advanced())
 
 
 def test_a_wait_computed_before_the_clock_moved_looks_again_at_once() -> None:
