@@ -158,19 +158,12 @@ def kv_load(state: ServerState, body: RequestBody) -> Reply:
     )
 
 
-def _build_table() -> dict[str, Handler]:
-    table = kv_handlers()
-    table.update(
-        {
-            "KV_FIND": kv_find,
-            "KV_UPDATE": kv_update,
-            "KV_ARR_APPEND": kv_arr_append,
-            "KV_SAVE": kv_save,
-            "KV_LOAD": kv_load,
-        }
-    )
-    return table
-
-
-KV_COMMANDS: dict[str, Handler] = _build_table()
+KV_COMMANDS: dict[str, Handler] = {
+    **kv_handlers(),
+    "KV_FIND": kv_find,
+    "KV_UPDATE": kv_update,
+    "KV_ARR_APPEND": kv_arr_append,
+    "KV_SAVE": kv_save,
+    "KV_LOAD": kv_load,
+}
 """Every ``KV_*`` command 0.7.4 knows (``KV_SETQ``/``KV_ADDQ`` are deliberately absent)."""

@@ -238,22 +238,15 @@ def sh_load(state: ServerState, body: RequestBody) -> Reply:
     return reply(rsp, status, keys=keys, name=name, sessions=sessions)
 
 
-def _build_table() -> dict[str, Handler]:
-    table = sh_handlers()
-    table.update(
-        {
-            "SH_NEW": sh_new,
-            "SH_END": sh_end,
-            "SH_INFO": sh_info,
-            "SH_INFO_ALL": sh_info_all,
-            "SH_EXISTS": sh_exists,
-            "SH_END_ALL": sh_end_all,
-            "SH_SAVE": sh_save,
-            "SH_LOAD": sh_load,
-        }
-    )
-    return table
-
-
-SH_COMMANDS: dict[str, Handler] = _build_table()
+SH_COMMANDS: dict[str, Handler] = {
+    **sh_handlers(),
+    "SH_NEW": sh_new,
+    "SH_END": sh_end,
+    "SH_INFO": sh_info,
+    "SH_INFO_ALL": sh_info_all,
+    "SH_EXISTS": sh_exists,
+    "SH_END_ALL": sh_end_all,
+    "SH_SAVE": sh_save,
+    "SH_LOAD": sh_load,
+}
 """Every ``SH_*`` command 0.7.4 knows."""
