@@ -21,7 +21,7 @@ started by these fixtures follows it unless given another ``clock=``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -36,22 +36,39 @@ def ndb_clock() -> Any:
     return None
 
 
+_Server = TypeVar("_Server", ServerThread, MemoryServer)
+
+
+def _factory(
+    start: Callable[..., _Server], end: Callable[[_Server], None], clock: Any
+) -> Iterator[Callable[..., _Server]]:
+    """The body of both factory fixtures: ``start(**options)``, with ``clock`` defaulting to
+    ``clock``, makes a running server; after the test each one made is ended, in the order
+    they were made. A server whose start raised is not kept, and so not ended."""
+    started: list[_Server] = []
+
+    def make(**options: Any) -> _Server:
+        options.setdefault("clock", clock)
+        server = start(**options)
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        end(server)
+
+
+def _started_thread(**options: Any) -> ServerThread:
+    server = ServerThread(**options)
+    server.start()
+    return server
+
+
 @pytest.fixture
 def ndb_server_factory(ndb_clock: Any) -> Iterator[Callable[..., ServerThread]]:
     """Start socket servers with options (``ServerThread``'s keywords); each is stopped after
     the test. They follow ``ndb_clock`` unless given a ``clock``."""
-    started: list[ServerThread] = []
-
-    def start(**options: Any) -> ServerThread:
-        options.setdefault("clock", ndb_clock)
-        server = ServerThread(**options)
-        server.start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    yield from _factory(_started_thread, ServerThread.stop, ndb_clock)
 
 
 @pytest.fixture
@@ -64,17 +81,7 @@ def ndb_server(ndb_server_factory: Callable[..., ServerThread]) -> ServerThread:
 def ndb_memory_server_factory(ndb_clock: Any) -> Iterator[Callable[..., MemoryServer]]:
     """Start memory servers with options (``MemoryServer``'s keywords); each is closed after the
     test. They follow ``ndb_clock`` unless given a ``clock``."""
-    started: list[MemoryServer] = []
-
-    def start(**options: Any) -> MemoryServer:
-        options.setdefault("clock", ndb_clock)
-        server = MemoryServer(**options)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.close()
+    yield from _factory(MemoryServer, MemoryServer.close, ndb_clock)
 
 
 @pytest.fixture
