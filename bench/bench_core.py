@@ -19,7 +19,7 @@ Target: core ≤ 1.5x floor. Run: ``python bench/bench_core.py [--quick]``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import _common as c
@@ -174,42 +174,48 @@ def core_batch(case: Case) -> Callable[[], object]:
     return run
 
 
-def floor_single(case: Case) -> Callable[[], list[Any]]:
+def replied_frames(case: Case, count: int) -> bytes:
+    """``count`` frames of the case's reply, as the server sends them."""
     _, server = open_core()
-    frame = server_frame(server, case.reply_text)
+    return server_frame(server, case.reply_text) * count
+
+
+def read_replies(events: Iterable[Any], case: Case) -> list[Any]:
+    """What a hand-written client does with each reply message: decode it and, where ``st``
+    is 1, extract the case's result."""
+    rsp, result = case.rsp, case.result
+    out = []
+    for event in events:
+        body = decode(event.data)[rsp]
+        if body["st"] == 1:
+            out.append(result(body))
+    return out
+
+
+def floor_single(case: Case) -> Callable[[], list[Any]]:
+    frame = replied_frames(case, 1)
     ws = Connection(ConnectionType.CLIENT)
-    wire, rsp, result = case.wire, case.rsp, case.result
+    wire = case.wire
 
     def one() -> list[Any]:
         ws.send(TextMessage(encode(wire).decode()))
         ws.receive_data(frame)
-        out = []
-        for event in ws.events():
-            body = decode(event.data)[rsp]
-            if body["st"] == 1:
-                out.append(result(body))
-        return out
+        return read_replies(ws.events(), case)
 
     assert len(one()) == 1
     return one
 
 
 def floor_batch(case: Case) -> Callable[[], tuple[bytes, list[Any]]]:
-    _, server = open_core()
-    frames = server_frame(server, case.reply_text) * BATCH
+    frames = replied_frames(case, BATCH)
     ws = Connection(ConnectionType.CLIENT)
-    wire, rsp, result = case.wire, case.rsp, case.result
+    wire = case.wire
     batch = range(BATCH)
 
     def run() -> tuple[bytes, list[Any]]:
         out_bytes = b"".join([ws.send(TextMessage(encode(wire).decode())) for _ in batch])
         ws.receive_data(frames)
-        out = []
-        for event in ws.events():
-            body = decode(event.data)[rsp]
-            if body["st"] == 1:
-                out.append(result(body))
-        return out_bytes, out
+        return out_bytes, read_replies(ws.events(), case)
 
     assert len(run()[1]) == BATCH
     return run
@@ -220,31 +226,24 @@ def _ws_client() -> WsClientProtocol:
 
 
 def websockets_single(case: Case) -> Callable[[], list[Any]]:
-    _, server = open_core()
-    frame = server_frame(server, case.reply_text)
+    frame = replied_frames(case, 1)
     ws = _ws_client()
-    wire, rsp, result = case.wire, case.rsp, case.result
+    wire = case.wire
 
     def one() -> list[Any]:
         ws.send_text(encode(wire))
         ws.data_to_send()
         ws.receive_data(frame)
-        out = []
-        for event in ws.events_received():
-            body = decode(event.data)[rsp]
-            if body["st"] == 1:
-                out.append(result(body))
-        return out
+        return read_replies(ws.events_received(), case)
 
     assert len(one()) == 1
     return one
 
 
 def websockets_batch(case: Case) -> Callable[[], tuple[bytes, list[Any]]]:
-    _, server = open_core()
-    frames = server_frame(server, case.reply_text) * BATCH
+    frames = replied_frames(case, BATCH)
     ws = _ws_client()
-    wire, rsp, result = case.wire, case.rsp, case.result
+    wire = case.wire
     batch = range(BATCH)
 
     def run() -> tuple[bytes, list[Any]]:
@@ -252,12 +251,7 @@ def websockets_batch(case: Case) -> Callable[[], tuple[bytes, list[Any]]]:
             ws.send_text(encode(wire))
         out_bytes = b"".join(ws.data_to_send())
         ws.receive_data(frames)
-        out = []
-        for event in ws.events_received():
-            body = decode(event.data)[rsp]
-            if body["st"] == 1:
-                out.append(result(body))
-        return out_bytes, out
+        return out_bytes, read_replies(ws.events_received(), case)
 
     assert len(run()[1]) == BATCH
     return run
