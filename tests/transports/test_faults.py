@@ -7,7 +7,8 @@ import itertools
 import json
 import socket
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import pytest
 
@@ -40,6 +41,52 @@ def assert_lost(outcome: Outcome, outcome_unknown: bool) -> None:
     assert isinstance(error, ConnectionLostError), outcome
     assert not isinstance(error, ClientClosedError), outcome
     assert error.outcome_unknown is outcome_unknown, outcome
+
+
+class Holds(Protocol):
+    """What holds the replies back: the proxy (requests go through, replies wait) or a server's
+    own ``stall`` (nothing is read until ``resume``)."""
+
+    def stall(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+
+async def two_written_then_given_up(
+    flavour: Flavour, c: Any, holds: Holds, written: Callable[[], int], first_timeout: float
+) -> None:
+    """Replies held, two requests are written; the first times out and, reply_grace later
+    (the client's option), the connection is given up, failing the second with outcome
+    unknown. ``written()`` counts the requests written so far; replies flow again on return."""
+    holds.stall()
+    async with flavour.group() as group:
+        first = group.start(lambda: c.kv_count(timeout=first_timeout))
+        await flavour.until(lambda: written() == 1)
+        second = group.start(lambda: c.kv_set({"b": 1}, timeout=5.0))
+        await flavour.until(lambda: written() == 2)
+    assert isinstance(first.error, NdbTimeoutError), first
+    assert first.error.outcome_unknown is True
+    assert_lost(second, outcome_unknown=True)
+    holds.resume()
+
+
+async def queued_request_times_out_unsent(
+    flavour: Flavour, url: str, holds: Holds, written: Callable[[Any], int], timeout: float
+) -> None:
+    """max_in_flight=1 and replies held: the second request waits behind the first, unsent,
+    and times out with outcome known; it never runs, and the first does."""
+    async with flavour.connected(url, max_in_flight=1) as c:
+        holds.stall()
+        async with flavour.group() as group:
+            first = group.start(c.kv_set, {"a": 1})
+            await flavour.until(lambda: written(c) == 1)
+            second = group.start(lambda: c.kv_set({"b": 2}, timeout=timeout))
+            await flavour.until(lambda: second.done)
+            holds.resume()
+        assert isinstance(second.error, NdbTimeoutError)
+        assert second.error.outcome_unknown is False
+        assert first.unwrap() is None
+        assert await c.kv_get(["a", "b"]) == {"a": 1}  # b was never sent
 
 
 # -- a connection killed mid-pipeline ---------------------------------------------------------
@@ -173,16 +220,9 @@ def test_stalled_connection_is_given_up_after_reply_grace(flavour: Flavour, prox
 
     async def main() -> None:
         async with flavour.connected(proxy.url, reply_grace=0.3) as c:
-            proxy.stall()
-            async with flavour.group() as group:
-                first = group.start(lambda: c.kv_count(timeout=0.2))
-                await flavour.until(lambda: len(proxy.texts(C2S)) == 1)
-                second = group.start(lambda: c.kv_set({"b": 1}, timeout=5.0))
-                await flavour.until(lambda: len(proxy.texts(C2S)) == 2)
-            assert isinstance(first.error, NdbTimeoutError), first
-            assert first.error.outcome_unknown is True
-            assert_lost(second, outcome_unknown=True)
-            proxy.resume()
+            await two_written_then_given_up(
+                flavour, c, proxy, lambda: len(proxy.texts(C2S)), first_timeout=0.2
+            )
             assert await c.kv_get(key="b") == 1  # it did reach the server
             assert len(proxy.accepted) == 2
             assert c.is_connected()
@@ -214,24 +254,12 @@ def test_request_after_the_grace_period_goes_to_a_new_connection(
 
 
 def test_queued_request_times_out_unsent(flavour: Flavour, proxy: Proxy) -> None:
-    async def main() -> None:
-        async with flavour.connected(proxy.url, max_in_flight=1) as c:
-            proxy.stall()
-            async with flavour.group() as group:
-                first = group.start(c.kv_set, {"a": 1})
-                await flavour.until(lambda: len(proxy.texts(C2S)) == 1)
-                second = group.start(lambda: c.kv_set({"b": 2}, timeout=0.2))
-                await flavour.until(lambda: second.done)
-                proxy.resume()
-            assert isinstance(second.error, NdbTimeoutError)
-            assert second.error.outcome_unknown is False
-            assert first.unwrap() is None
-            assert await c.kv_get(["a", "b"]) == {"a": 1}  # b was never sent
-            assert all(
-                json.loads(t).get("KV_SET", {}).get("keys") != {"b": 2} for t in proxy.texts(C2S)
-            )
+    def written(_client: Any) -> int:
+        return len(proxy.texts(C2S))
 
-    flavour.run(main)
+    flavour.run(queued_request_times_out_unsent, flavour, proxy.url, proxy, written, 0.2)
+    # Here the wire is watched too: b never went out.
+    assert all(json.loads(t).get("KV_SET", {}).get("keys") != {"b": 2} for t in proxy.texts(C2S))
 
 
 def test_request_soon_after_a_drop_waits_for_the_reconnect(flavour: Flavour, proxy: Proxy) -> None:

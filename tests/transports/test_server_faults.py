@@ -24,7 +24,11 @@ from ndb_proto.errors import ConnectionLostError, NdbTimeoutError, RemoteProtoco
 from ndb_server import MemoryServer
 from ndb_server.thread import ServerThread
 from tests.transports.flavours import Flavour, Outcome, unwrap
-from tests.transports.test_faults import assert_lost
+from tests.transports.test_faults import (
+    assert_lost,
+    queued_request_times_out_unsent,
+    two_written_then_given_up,
+)
 from tests.transports.test_pipeline import execute, pipeline
 
 Server = ServerThread | MemoryServer
@@ -133,16 +137,9 @@ def test_stalled_connection_is_given_up_after_reply_grace(
 
     async def main() -> None:
         async with flavour.connected(ndb_server.url, reply_grace=0.3) as c:
-            ndb_server.stall()
-            async with flavour.group() as group:
-                first = group.start(lambda: c.kv_count(timeout=0.1))
-                await flavour.until(lambda: in_flight(c) == 1)
-                second = group.start(lambda: c.kv_set({"b": 1}, timeout=5.0))
-                await flavour.until(lambda: in_flight(c) == 2)
-            assert isinstance(first.error, NdbTimeoutError), first
-            assert first.error.outcome_unknown is True
-            assert_lost(second, outcome_unknown=True)
-            ndb_server.resume()
+            await two_written_then_given_up(
+                flavour, c, ndb_server, lambda: in_flight(c), first_timeout=0.1
+            )
             assert await c.kv_set({"c": 1}) is None
             assert c.is_connected()
 
@@ -150,21 +147,9 @@ def test_stalled_connection_is_given_up_after_reply_grace(
 
 
 def test_queued_request_times_out_unsent(flavour: Flavour, ndb_server: Server) -> None:
-    async def main() -> None:
-        async with flavour.connected(ndb_server.url, max_in_flight=1) as c:
-            ndb_server.stall()
-            async with flavour.group() as group:
-                first = group.start(c.kv_set, {"a": 1})
-                await flavour.until(lambda: in_flight(c) == 1)
-                second = group.start(lambda: c.kv_set({"b": 2}, timeout=0.05))
-                await flavour.until(lambda: second.done)
-                ndb_server.resume()
-            assert isinstance(second.error, NdbTimeoutError)
-            assert second.error.outcome_unknown is False
-            assert first.unwrap() is None
-            assert await c.kv_get(["a", "b"]) == {"a": 1}  # b was never sent
-
-    flavour.run(main)
+    flavour.run(
+        queued_request_times_out_unsent, flavour, ndb_server.url, ndb_server, in_flight, 0.05
+    )
 
 
 def test_without_auto_reconnect(flavour: Flavour, ndb_server: Server) -> None:
