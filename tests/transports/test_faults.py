@@ -20,7 +20,7 @@ from ndb_proto.errors import (
 )
 from ndb_proto.reconnect import Backoff
 from ndb_server.thread import ServerThread
-from tests.transports.flavours import Flavour, Outcome
+from tests.transports.flavours import Flavour, Outcome, unwrap
 from tests.transports.proxy import C2S, S2C, Proxy, text_frame
 
 
@@ -68,6 +68,35 @@ async def two_written_then_given_up(
     assert first.error.outcome_unknown is True
     assert_lost(second, outcome_unknown=True)
     holds.resume()
+
+
+def waiting(client: Any) -> int:
+    """Requests submitted and not resolved yet."""
+    return int(unwrap(client)._proto.pending)
+
+
+async def written_and_queued_fail_with_no_reconnect(
+    flavour: Flavour, c: Any, holds: Holds, written: Callable[[], int], drop: Callable[[], None]
+) -> None:
+    """auto_reconnect=False and max_in_flight=1, replies held: one request written and three
+    queued when the connection drops. The written one fails with outcome unknown, the queued
+    ones with outcome known, and so does a request made after it: the client stays
+    disconnected until an explicit reconnect, made here on return."""
+    holds.stall()
+    async with flavour.group() as group:
+        first = group.start(c.kv_set, {"a": 1})
+        await flavour.until(lambda: written() == 1)
+        queued = [group.start(c.kv_set, {f"w{i}": i}) for i in range(3)]
+        await flavour.until(lambda: waiting(c) == 4)
+        drop()
+        holds.resume()
+    assert_lost(first, outcome_unknown=True)
+    for outcome in queued:
+        assert_lost(outcome, outcome_unknown=False)
+    assert not c.is_connected()
+    with pytest.raises(ConnectionLostError) as info:
+        await c.kv_count()
+    assert info.value.outcome_unknown is False
 
 
 async def queued_request_times_out_unsent(
@@ -284,21 +313,9 @@ def test_request_soon_after_a_drop_waits_for_the_reconnect(flavour: Flavour, pro
 def test_without_auto_reconnect(flavour: Flavour, proxy: Proxy) -> None:
     async def main() -> None:
         async with flavour.connected(proxy.url, auto_reconnect=False, max_in_flight=1) as c:
-            proxy.stall()
-            async with flavour.group() as group:
-                written = group.start(c.kv_set, {"a": 1})
-                await flavour.until(lambda: len(proxy.texts(C2S)) == 1)
-                waiting = [group.start(c.kv_set, {f"w{i}": i}) for i in range(3)]
-                await flavour.sleep(0.1)
-                proxy.kill()
-                proxy.resume()
-            assert_lost(written, outcome_unknown=True)
-            for outcome in waiting:
-                assert_lost(outcome, outcome_unknown=False)
-            assert not c.is_connected()
-            with pytest.raises(ConnectionLostError) as info:
-                await c.kv_count()
-            assert info.value.outcome_unknown is False
+            await written_and_queued_fail_with_no_reconnect(
+                flavour, c, proxy, lambda: len(proxy.texts(C2S)), proxy.kill
+            )
             assert len(proxy.accepted) == 1  # no automatic reconnect
             # An explicit reconnect still works.
             await c.reconnect()

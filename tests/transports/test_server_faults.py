@@ -28,6 +28,8 @@ from tests.transports.test_faults import (
     assert_lost,
     queued_request_times_out_unsent,
     two_written_then_given_up,
+    waiting,
+    written_and_queued_fail_with_no_reconnect,
 )
 from tests.transports.test_pipeline import execute, pipeline
 
@@ -37,11 +39,6 @@ Server = ServerThread | MemoryServer
 def in_flight(client: Any) -> int:
     """Requests the client has written on its connection and not seen answered."""
     return int(unwrap(client)._proto.in_flight)
-
-
-def waiting(client: Any) -> int:
-    """Requests submitted and not resolved yet."""
-    return int(unwrap(client)._proto.pending)
 
 
 def test_a_drop_fails_what_was_written_once_and_sends_what_waited(
@@ -156,21 +153,9 @@ def test_without_auto_reconnect(flavour: Flavour, ndb_server: Server) -> None:
     async def main() -> None:
         options: dict[str, Any] = {"auto_reconnect": False, "max_in_flight": 1}
         async with flavour.connected(ndb_server.url, **options) as c:
-            ndb_server.stall()
-            async with flavour.group() as group:
-                written = group.start(c.kv_set, {"a": 1})
-                await flavour.until(lambda: in_flight(c) == 1)
-                queued = [group.start(c.kv_set, {f"w{i}": i}) for i in range(3)]
-                await flavour.until(lambda: waiting(c) == 4)
-                ndb_server.drop_connections()
-                ndb_server.resume()
-            assert_lost(written, outcome_unknown=True)
-            for outcome in queued:
-                assert_lost(outcome, outcome_unknown=False)
-            assert not c.is_connected()
-            with pytest.raises(ConnectionLostError) as info:
-                await c.kv_count()
-            assert info.value.outcome_unknown is False
+            await written_and_queued_fail_with_no_reconnect(
+                flavour, c, ndb_server, lambda: in_flight(c), ndb_server.drop_connections
+            )
             assert ndb_server.connection_count == 0  # no automatic reconnect
             await c.reconnect()
             assert c.is_connected()
