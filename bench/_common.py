@@ -7,12 +7,14 @@ baseline measured in the same run, and the ratio is what to read.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -215,6 +217,29 @@ def start_ws_const(reply: str = KV_SET_RSP) -> ServerProcess:
         "echo-baseline",
         [os.path.join(BENCH_DIR, "ws_const_server.py"), "--reply", reply],
     )
+
+
+def server_main(description: str, serve: Callable[[str, int, str], Awaitable[None]]) -> None:
+    """The command line of the stand-in servers (``--host``, ``--port``, ``--reply``): run
+    ``serve(host, port, reply)``."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--reply", default=KV_SET_RSP, help="the JSON text of every reply")
+    args = p.parse_args()
+    asyncio.run(serve(args.host, args.port, args.reply))
+
+
+async def announce_until_signalled(address: Sequence[object]) -> None:
+    """In a stand-in server: print the ``ws://`` URL of the bound ``address`` on the first line
+    (what `start_server` reads), then wait for SIGTERM or Ctrl-C."""
+    host, port = address[:2]
+    print(f"ws://{host}:{port}/", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
 
 
 def external_server() -> ServerProcess | None:

@@ -14,17 +14,15 @@ start it as a separate process so that it never shares the client's GIL.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import hashlib
-import signal
 import struct
 
+import _common as c
 from _rawws import frame_extent, xor_mask
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-DEFAULT_REPLY = '{"KV_SET_RSP":{"st":1}}'
 
 
 def server_frame(opcode: int, payload: bytes) -> bytes:
@@ -122,23 +120,9 @@ async def serve(host: str, port: int, reply: str) -> None:
     reply_frame = server_frame(0x1, reply.encode())
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: CannedConnection(reply_frame), host, port)
-    bound_host, bound_port = server.sockets[0].getsockname()[:2]
-    print(f"ws://{bound_host}:{bound_port}/", flush=True)
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await c.announce_until_signalled(server.sockets[0].getsockname())
     server.close()
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--reply", default=DEFAULT_REPLY, help="the JSON text of every reply")
-    args = p.parse_args()
-    asyncio.run(serve(args.host, args.port, args.reply))
-
-
 if __name__ == "__main__":
-    main()
+    c.server_main(__doc__.split("\n\n")[0], serve)

@@ -13,13 +13,8 @@ prints its ``ws://`` URL on the first line and serves until SIGTERM or Ctrl-C.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import signal
-
+import _common as c
 from websockets.asyncio.server import ServerConnection, serve
-
-DEFAULT_REPLY = '{"KV_SET_RSP":{"st":1}}'
 
 
 async def run(host: str, port: int, reply: str) -> None:
@@ -29,24 +24,8 @@ async def run(host: str, port: int, reply: str) -> None:
 
     # No compression (NemesisDB never negotiates it) and no size limit on messages.
     async with serve(handler, host, port, compression=None, max_size=None) as server:
-        sock = next(iter(server.sockets))
-        bound_host, bound_port = sock.getsockname()[:2]
-        print(f"ws://{bound_host}:{bound_port}/", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-
-
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--reply", default=DEFAULT_REPLY, help="the JSON text of every reply")
-    args = p.parse_args()
-    asyncio.run(run(args.host, args.port, args.reply))
+        await c.announce_until_signalled(next(iter(server.sockets)).getsockname())
 
 
 if __name__ == "__main__":
-    main()
+    c.server_main(__doc__.split("\n\n")[0], run)
