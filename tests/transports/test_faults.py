@@ -475,6 +475,19 @@ def test_upgrade_refused_by_a_plain_tcp_close(flavour: Flavour, proxy_factory: A
 # -- garbage from the server, and the dump file -----------------------------------------------
 
 
+async def answered_with(flavour: Flavour, c: Any, proxy: Proxy, frame: bytes) -> Outcome:
+    """Make a request and, once it is written, answer it with ``frame`` in place of the
+    server's reply (held back until the request has failed); return its outcome."""
+    proxy.stall()
+    async with flavour.group() as group:
+        pending = group.start(c.kv_count)
+        await flavour.until(lambda: len(proxy.texts(C2S)) == 1)
+        assert proxy.inject(frame) == 1
+        await flavour.until(lambda: pending.done)
+        proxy.resume()
+    return pending
+
+
 @pytest.mark.parametrize(
     ("frame", "dumped"),
     [
@@ -493,13 +506,7 @@ def test_garbage_from_the_server(
     async def main() -> None:
         async with flavour.connected(proxy.url) as c:
             c.set_package_fail_file(str(fail_file))
-            proxy.stall()
-            async with flavour.group() as group:
-                pending = group.start(c.kv_count)
-                await flavour.until(lambda: len(proxy.texts(C2S)) == 1)
-                assert proxy.inject(frame) == 1
-                await flavour.until(lambda: pending.done)
-                proxy.resume()
+            pending = await answered_with(flavour, c, proxy, frame)
             error = pending.error
             assert isinstance(error, ConnectionLostError), pending
             assert error.outcome_unknown is True
@@ -518,13 +525,7 @@ def test_binary_frame_from_the_server(flavour: Flavour, proxy: Proxy, tmp_path: 
     async def main() -> None:
         async with flavour.connected(proxy.url) as c:
             c.set_package_fail_file(fail_file)
-            proxy.stall()
-            async with flavour.group() as group:
-                pending = group.start(c.kv_count)
-                await flavour.until(lambda: len(proxy.texts(C2S)) == 1)
-                proxy.inject(b"\x82\x03abc")
-                await flavour.until(lambda: pending.done)
-                proxy.resume()
+            pending = await answered_with(flavour, c, proxy, b"\x82\x03abc")
             assert isinstance(pending.error, ConnectionLostError)
             assert isinstance(pending.error.__cause__, RemoteProtocolError)
             assert fail_file.read_bytes() == b"abc"
@@ -540,13 +541,7 @@ def test_fail_file_can_be_turned_off(flavour: Flavour, proxy: Proxy, tmp_path: A
         async with flavour.connected(proxy.url) as c:
             c.set_package_fail_file(fail_file)
             c.set_package_fail_file(None)
-            proxy.stall()
-            async with flavour.group() as group:
-                pending = group.start(c.kv_count)
-                await flavour.until(lambda: len(proxy.texts(C2S)) == 1)
-                proxy.inject(text_frame("nope"))
-                await flavour.until(lambda: pending.done)
-                proxy.resume()
+            pending = await answered_with(flavour, c, proxy, text_frame("nope"))
             assert isinstance(pending.error, ConnectionLostError)
             assert not fail_file.exists()
 
