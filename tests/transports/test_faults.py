@@ -70,6 +70,16 @@ async def two_written_then_given_up(
     holds.resume()
 
 
+async def given_up_by_its_ping_then_reconnects(flavour: Flavour, c: Any, holds: Holds) -> None:
+    """With keepalive on and replies held, the client's unanswered ping ends the connection;
+    once replies flow again, the next request goes out on a new one."""
+    holds.stall()
+    await flavour.until(lambda: not c.is_connected(), timeout=3.0)
+    holds.resume()
+    assert await c.kv_count() == 0
+    assert c.is_connected()
+
+
 def waiting(client: Any) -> int:
     """Requests submitted and not resolved yet."""
     return int(unwrap(client)._proto.pending)

@@ -26,6 +26,7 @@ from ndb_server.thread import ServerThread
 from tests.transports.flavours import Flavour, Outcome, unwrap
 from tests.transports.test_faults import (
     assert_lost,
+    given_up_by_its_ping_then_reconnects,
     queued_request_times_out_unsent,
     two_written_then_given_up,
     waiting,
@@ -236,10 +237,6 @@ def test_a_timeout_covers_the_pipeline_and_keeps_the_connection_in_step(
 def test_ping_timeout_detects_a_stalled_server(flavour: Flavour, ndb_server: Server) -> None:
     async def main() -> None:
         async with flavour.connected(ndb_server.url, ping_interval=0.1, ping_timeout=0.15) as c:
-            ndb_server.stall()
-            await flavour.until(lambda: not c.is_connected(), timeout=3.0)
-            ndb_server.resume()
-            assert await c.kv_count() == 0
-            assert c.is_connected()
+            await given_up_by_its_ping_then_reconnects(flavour, c, ndb_server)
 
     flavour.run(main)
