@@ -77,6 +77,19 @@ _REPLY_NAME = re.compile(rb'\{"([A-Z_]+)":\{')
 """The start of every NemesisDB reply: an object whose single member is named in capitals."""
 
 
+def check_request_size(request: Request[Any], max_message_size: int) -> None:
+    """Raise `RequestTooLargeError` when ``request`` encodes to more than ``max_message_size``
+    bytes: NemesisDB drops the whole connection for such a message. Used before a request is
+    queued anywhere (a client pipeline checks each command as it is added)."""
+    if len(request.payload) > max_message_size:
+        raise RequestTooLargeError(
+            f"{request.command.name} encodes to {len(request.payload)} bytes, more than "
+            f"max_message_size={max_message_size}: the server would drop the connection "
+            f"and every request in flight with it (raise max_message_size, up to "
+            f"{SERVER_MAX_PAYLOAD_LIMIT}, only if the server's maxPayload is larger)"
+        )
+
+
 class ClientProtocol(ProtocolKeywords):
     """A sans-IO NemesisDB client over one or more server URIs (the pool).
 
@@ -270,13 +283,7 @@ class ClientProtocol(ProtocolKeywords):
         return request_ids
 
     def _check_size(self, request: Request[Any]) -> None:
-        if len(request.payload) > self._max_message_size:
-            raise RequestTooLargeError(
-                f"{request.command.name} encodes to {len(request.payload)} bytes, more than "
-                f"max_message_size={self._max_message_size}: the server would drop the connection "
-                f"and every request in flight with it (raise max_message_size, up to "
-                f"{SERVER_MAX_PAYLOAD_LIMIT}, only if the server's maxPayload is larger)"
-            )
+        check_request_size(request, self._max_message_size)
 
     def _check_can_submit(self) -> State:
         """The state, when requests may be queued in it; raises otherwise."""

@@ -44,17 +44,25 @@ def _integer(name: str, value: object) -> None:
         raise TypeError(f"{name} must be an int, got {value!r}")
 
 
+MAX_SECONDS = 1_000_000.0
+"""The longest duration a seconds option or a call's ``timeout`` may give (about 11.5 days):
+the system's own timers overflow not far beyond (``poll`` takes at most 2**31 - 1 ms, about
+24.8 days). None, where allowed, means no limit."""
+
+
 def positive(name: str, value: float) -> None:
     _number(name, value)
-    if not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
+    if not 0 < value <= MAX_SECONDS:  # NaN fails both comparisons
+        raise ValueError(f"{name} must be > 0 and at most {MAX_SECONDS:.0f} seconds, got {value}")
 
 
 def positive_or_none(name: str, value: float | None) -> None:
     if value is not None:
         _number(name, value)
-        if not value > 0:
-            raise ValueError(f"{name} must be > 0 or None, got {value}")
+        if not 0 < value <= MAX_SECONDS:
+            raise ValueError(
+                f"{name} must be None, or > 0 and at most {MAX_SECONDS:.0f} seconds, got {value}"
+            )
 
 
 def at_least(minimum: int) -> Check:

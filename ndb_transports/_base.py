@@ -20,6 +20,7 @@ from ndb_proto.events import (
     RequestFailed,
     UndecodableData,
 )
+from ndb_proto.options import positive_or_none
 from ndb_transports._keywords import ClientKeywords
 from ndb_transports._options import ClientOptions, Default
 
@@ -65,7 +66,12 @@ class ClientBase(ClientKeywords):
     # -- helpers for the flavours --------------------------------------------------------------
 
     def _timeout(self, timeout: float | None | Default) -> float | None:
-        return self.options.timeout if isinstance(timeout, Default) else timeout
+        """A call's ``timeout=``, checked as the option is (before anything is sent), or the
+        client's default."""
+        if isinstance(timeout, Default):
+            return self.options.timeout
+        positive_or_none("timeout", timeout)
+        return timeout
 
     def _new_protocol(self, uris: Sequence[str]) -> ClientProtocol:
         if isinstance(uris, str):

@@ -1,7 +1,8 @@
 """Client pipelines: commands queued by one caller and sent together.
 
 ``client.pipeline()`` returns one of these. Each command method (generated, see
-``_surface_pipeline.py``) checks its arguments at once and queues the command; ``execute()``
+``_surface_pipeline.py``) checks its arguments, and the encoded size against the client's
+``max_message_size``, at once and queues the command; ``execute()``
 hands them all to the core in one step (``ClientProtocol.submit_many``: all or none, in order),
 so they leave in as few writes as the window allows, and returns the results in order. A single
 thread (or task) pipelines this way without sharing the client with others.
@@ -19,6 +20,7 @@ from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
+from ndb_proto.client import check_request_size
 from ndb_proto.commands import Request
 from ndb_transports._options import DEFAULT, Default
 from ndb_transports._surface_pipeline import PipelineCommands
@@ -39,14 +41,18 @@ MakeSession = Callable[[int], Any]
 class _Pipeline(PipelineCommands):
     """The queue and the shaping of results, shared by the blocking and async pipelines."""
 
-    __slots__ = ("_make_session", "_requests", "_sessions")
+    __slots__ = ("_make_session", "_max_message_size", "_requests", "_sessions")
 
-    def __init__(self, make_session: MakeSession) -> None:
+    def __init__(self, make_session: MakeSession, max_message_size: int) -> None:
         self._make_session = make_session
+        self._max_message_size = max_message_size
         self._requests: list[Request[Any]] = []
         self._sessions: list[int] = []  # indexes of sh_create results, bound on the way out
 
     def _queue(self: _Self, request: Request[Any], *, session: bool = False) -> _Self:
+        # Too large is refused here, as a single call would be, rather than by execute(): the
+        # core takes a pipeline all or nothing, so one oversized command would stop the rest.
+        check_request_size(request, self._max_message_size)
         if session:
             self._sessions.append(len(self._requests))
         self._requests.append(request)
@@ -95,8 +101,10 @@ class SyncPipeline(_Pipeline):
 
     __slots__ = ("_execute_many",)
 
-    def __init__(self, execute_many: ExecuteMany, make_session: MakeSession) -> None:
-        super().__init__(make_session)
+    def __init__(
+        self, execute_many: ExecuteMany, make_session: MakeSession, max_message_size: int
+    ) -> None:
+        super().__init__(make_session, max_message_size)
         self._execute_many = execute_many
 
     def execute(
@@ -118,8 +126,10 @@ class AsyncPipeline(_Pipeline):
 
     __slots__ = ("_execute_many",)
 
-    def __init__(self, execute_many: AsyncExecuteMany, make_session: MakeSession) -> None:
-        super().__init__(make_session)
+    def __init__(
+        self, execute_many: AsyncExecuteMany, make_session: MakeSession, max_message_size: int
+    ) -> None:
+        super().__init__(make_session, max_message_size)
         self._execute_many = execute_many
 
     async def execute(

@@ -337,7 +337,11 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
     def pipeline(self) -> SyncPipeline:
         """A pipeline: commands queued on it leave together on ``execute()``, which returns
         their results in order (see `SyncPipeline`)."""
-        return SyncPipeline(self._execute_many, lambda tkn: SyncSession(self, tkn))
+        return SyncPipeline(
+            self._execute_many,
+            lambda tkn: SyncSession(self, tkn),
+            self.options.max_message_size,
+        )
 
     def _execute(self, request: Any, timeout: float | None | Default) -> Any:
         proto = self._proto
@@ -368,7 +372,7 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
     ) -> list[int]:
         """Queue the requests in the core (all or none), then write them, without the lock,
         unless another thread is writing (see `_claim_write`)."""
-        seconds = self.options.timeout if isinstance(timeout, Default) else timeout
+        seconds = self._timeout(timeout)
         with self._lock:
             now = self._now()
             # A connection past its reply grace is given up before writing (as in _expire).

@@ -346,7 +346,11 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
     def pipeline(self) -> AsyncPipeline:
         """A pipeline: commands queued on it leave together on ``await execute()``, which
         returns their results in order (see `AsyncPipeline`)."""
-        return AsyncPipeline(self._execute_many, lambda tkn: AsyncSession(self, tkn))
+        return AsyncPipeline(
+            self._execute_many,
+            lambda tkn: AsyncSession(self, tkn),
+            self.options.max_message_size,
+        )
 
     async def _execute_many(
         self, requests: list[Any], timeout: float | None | Default

@@ -76,7 +76,7 @@ def failures(events: list[Any]) -> dict[int, BaseException]:
         ({"reply_grace": -1}, "reply_grace must be > 0"),
         ({"ping_timeout": 0.0}, "ping_timeout must be > 0"),
         ({"close_timeout": 0}, "close_timeout must be > 0"),
-        ({"ping_interval": 0}, "ping_interval must be > 0"),
+        ({"ping_interval": 0}, "ping_interval must be None, or > 0"),
         ({"max_in_flight": 0}, "max_in_flight must be >= 1"),
     ],
 )

@@ -8,7 +8,7 @@ from dataclasses import fields
 import pytest
 
 from ndb_proto.client import ClientProtocol
-from ndb_proto.options import ProtocolOptions
+from ndb_proto.options import MAX_SECONDS, ProtocolOptions
 from ndb_proto.reconnect import Backoff
 from tests.proto.helpers import URI
 
@@ -46,8 +46,12 @@ def test_a_core_from_options_already_built() -> None:
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
-        ("connect_timeout", 0.0, "connect_timeout must be > 0, got 0.0"),
-        ("ping_interval", -1.0, "ping_interval must be > 0 or None, got -1.0"),
+        ("connect_timeout", 0.0, r"connect_timeout must be > 0 .*, got 0\.0"),
+        ("connect_timeout", float("nan"), "connect_timeout must be > 0 .*, got nan"),
+        ("close_timeout", MAX_SECONDS * 2, r"close_timeout must be .* at most 1000000 seconds"),
+        ("ping_timeout", float("inf"), "ping_timeout must be .* at most 1000000 seconds, got inf"),
+        ("ping_interval", -1.0, r"ping_interval must be None, or > 0 .*, got -1\.0"),
+        ("ping_interval", 1e300, r"ping_interval must be None, .* at most 1000000 seconds"),
         ("max_in_flight", 0, "max_in_flight must be >= 1, got 0"),
         ("reply_budget", 0, "reply_budget must be >= 1, got 0"),
         ("max_incoming_message_size", 10, "max_incoming_message_size must be None or at least"),
@@ -98,3 +102,8 @@ def test_values_the_checks_accept() -> None:
     options = ProtocolOptions(ping_interval=None, max_incoming_message_size=None)
     assert options.ping_interval is None and options.max_incoming_message_size is None
     assert ProtocolOptions(ping_interval=0.5, max_incoming_message_size=1024).ping_interval == 0.5
+
+
+def test_the_longest_duration_is_accepted() -> None:
+    options = ProtocolOptions(connect_timeout=MAX_SECONDS, ping_interval=MAX_SECONDS)
+    assert options.connect_timeout == MAX_SECONDS and options.ping_interval == MAX_SECONDS

@@ -148,6 +148,31 @@ def test_invalid_options_are_refused(flavour: Flavour) -> None:
         flavour.client(ssl="yes")
 
 
+@pytest.mark.parametrize(
+    ("timeout", "error"),
+    [
+        (-1, ValueError),
+        (0, ValueError),
+        (float("nan"), ValueError),
+        (float("inf"), ValueError),
+        (1e300, ValueError),
+        ("5", TypeError),
+        (True, TypeError),
+    ],
+)
+def test_a_calls_invalid_timeout_is_refused_before_anything_is_sent(
+    flavour: Flavour, ndb_memory_server: Any, timeout: object, error: type[Exception]
+) -> None:
+    async def main() -> None:
+        async with flavour.connected(ndb_memory_server.url) as c:
+            with pytest.raises(error, match="timeout"):
+                await c.kv_set({"a": 1}, timeout=timeout)
+            assert c.is_connected()
+            assert await c.kv_count(timeout=None) == 0  # the kv_set was never sent
+
+    flavour.run(main)
+
+
 # -- KV --------------------------------------------------------------------------------------
 
 

@@ -116,12 +116,16 @@ def test_invalid_arguments_raise_when_queued_and_nothing_is_sent(
             pipe.kv_set({"a": 1})
             with pytest.raises(TypeError, match="keys"):
                 pipe.kv_set("not a mapping")
-            pipe.kv_set({"big": "x" * 2000})  # larger than max_message_size: refused on execute
-            with pytest.raises(RequestTooLargeError):
-                await execute(flavour, pipe)
+            with pytest.raises(RequestTooLargeError):  # larger than max_message_size
+                pipe.kv_set({"big": "x" * 2000})
+            assert len(pipe) == 1
+            assert len(proxy.texts(C2S)) == sent  # nothing is sent before execute
+            pipe.kv_set({"after": 2})
+            assert await execute(flavour, pipe, raise_on_error=False) == [None, None]
             assert len(pipe) == 0
-            assert len(proxy.texts(C2S)) == sent  # neither the small one nor the large one
-            assert await c.kv_get(key="a") is None
+            assert len(proxy.texts(C2S)) == sent + 2  # the two valid ones, not the large one
+            assert await c.kv_get(["a", "after", "big"]) == {"a": 1, "after": 2}
+            sent += 2
             with pipe:
                 pipe.kv_set({"a": 1})
             assert len(pipe) == 0  # the block's end dropped it, unsent
