@@ -46,8 +46,10 @@ _CLOSING = State.CLOSING
 WRITE_TIMEOUT = 30.0
 READ_SIZE = 65536
 """Bytes asked of one recv; a read that fills it is followed by another without waiting."""
-KEEPALIVE_CHECK = 30.0
-"""Seconds between idle checks of the socket: well inside NemesisDB's 164 s ping interval."""
+KEEPALIVE_CHECK = 4.0
+"""Seconds between idle checks of the socket. What bounds it is not NemesisDB's ping interval
+(164 s of silence) but the 16 s it then allows for the pong before dropping the connection:
+an idle client must look at its socket several times within those 16 s."""
 
 
 def _ready(sock: socket.socket, timeout: float, *, to_read: bool = False) -> bool:
