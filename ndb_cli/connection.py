@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ndb_cli.words import UsageError
+from ndb_proto.options import MAX_SECONDS
 from ndb_transports.asyncio import NdbClient
 
 DEFAULT_URL = "ws://127.0.0.1:1987/"
@@ -101,9 +102,14 @@ def tls_context(cafile: str | None, certfile: str | None, keyfile: str | None) -
 
 
 def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be > 0")
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"must be > 0 and at most {MAX_SECONDS:.0f} seconds, got {text}"
+        )
     return value
 
 

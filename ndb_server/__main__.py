@@ -16,15 +16,25 @@ import sys
 from ndb_server.server import NdbServer
 
 
+def _number(kind: type[float], text: str) -> float:
+    """``text`` as an int or a float, or an error argparse shows with the option's name."""
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a{'n integer' if kind is int else ' number'}"
+        ) from None
+
+
 def _max_payload(text: str) -> int:
-    value = int(text)
+    value = int(_number(int, text))
     if not 64 <= value <= 8192:
         raise argparse.ArgumentTypeError("must be in 64..8192 (NemesisDB's maxPayload range)")
     return value
 
 
 def _port(text: str) -> int:
-    value = int(text)
+    value = int(_number(int, text))
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError("must be in 0..65535")
     return value
@@ -37,7 +47,7 @@ def _directory(text: str) -> str:
 
 
 def _seconds(text: str) -> float:
-    value = float(text)
+    value = _number(float, text)
     if not value > 0:
         raise argparse.ArgumentTypeError("must be > 0")
     return value

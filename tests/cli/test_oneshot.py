@@ -84,6 +84,14 @@ def test_malformed_url_exits_2() -> None:
     assert "--url" in result.err
 
 
+def test_a_malformed_seconds_option_exits_2_saying_what_it_got() -> None:
+    for option, value in (("--timeout", "abc"), ("--connect-timeout", "1e300")):
+        result = run_ndb(option, value, "kv_count", url="ws://127.0.0.1:1/")
+        assert result.status == 2
+        assert option in result.err and value in result.err
+        assert "_timeout" not in result.err and "_positive" not in result.err  # no internal names
+
+
 def _stalled_after_first_reply(proxy: Proxy, *args: str) -> subprocess.Popen[str]:
     """``ndb ARGS`` reading commands from a pipe: the first is answered, then the proxy stops
     forwarding replies and the second is sent."""
