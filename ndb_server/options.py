@@ -26,6 +26,17 @@ ClockOption = Any
 function returning seconds (see `ndb_transports.clock`)."""
 
 
+def check_address(host: object, port: object) -> None:
+    """Refuse, naming the parameter, a ``host`` that is not a string or a ``port`` outside
+    0..65535 (0: a free port), before anything listens."""
+    if not isinstance(host, str) or not host:
+        raise TypeError(f"host must be a non-empty string, got {host!r}")
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise TypeError(f"port must be an int, got {port!r}")
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be in 0..65535, got {port}")
+
+
 def _directory_or_none(name: str, value: object) -> None:
     if value is None:
         return

@@ -18,7 +18,7 @@ from ndb_server._timeline import Timeline
 from ndb_server.connection import Outcome, ServerConnection
 from ndb_server.engine import Engine
 from ndb_server.faults import FaultPlan
-from ndb_server.options import BACKPRESSURE_LIMIT, SWEEP_INTERVAL, ServerOptions
+from ndb_server.options import BACKPRESSURE_LIMIT, SWEEP_INTERVAL, ServerOptions, check_address
 from ndb_transports.clock import time_source
 
 __all__ = [
@@ -152,6 +152,7 @@ class NdbServer(NdbServerKeywords):
     """
 
     def _configure(self, host: str, port: int, options: ServerOptions) -> None:
+        check_address(host, port)
         self.options = options
         self.host = host
         self.port = port

@@ -16,7 +16,7 @@ from typing import Any
 
 from ndb_server._keywords import ServerThreadKeywords
 from ndb_server.faults import FaultControls, FaultPlan
-from ndb_server.options import ServerOptions
+from ndb_server.options import ServerOptions, check_address
 from ndb_server.server import NdbServer
 from ndb_transports.clock import VirtualClock
 
@@ -30,6 +30,7 @@ class ServerThread(ServerThreadKeywords, FaultControls):
     server's loop, as on `ndb_server.MemoryServer`."""
 
     def _configure(self, host: str, port: int, options: ServerOptions) -> None:
+        check_address(host, port)
         self.options = options
         self.host = host
         self.port = port
@@ -44,7 +45,8 @@ class ServerThread(ServerThreadKeywords, FaultControls):
     @property
     def server(self) -> NdbServer:
         """The running `NdbServer` (use it only on its own thread, e.g. through `call`)."""
-        assert self._server is not None, "not started"
+        if self._server is None:
+            raise RuntimeError("the server is not started (use start(), or a with block)")
         return self._server
 
     @property

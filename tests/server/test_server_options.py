@@ -51,6 +51,30 @@ def test_a_bad_option_is_refused_naming_it(
         server(**{name: value})
 
 
+@pytest.mark.parametrize("server", [NdbServer, ServerThread], ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize(
+    ("address", "name", "error"),
+    [
+        ({"port": 65536}, "port", ValueError),
+        ({"port": -1}, "port", ValueError),
+        ({"port": "1987"}, "port", TypeError),
+        ({"port": True}, "port", TypeError),
+        ({"host": 5}, "host", TypeError),
+        ({"host": ""}, "host", TypeError),
+    ],
+)
+def test_a_bad_address_is_refused_naming_it(
+    server: type, address: dict[str, Any], name: str, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match=name):
+        server(**address)
+
+
+def test_a_server_thread_not_started_says_so() -> None:
+    with pytest.raises(RuntimeError, match="not started"):
+        ServerThread().url
+
+
 @pytest.mark.parametrize("server", SERVERS, ids=lambda cls: cls.__name__)
 def test_options_are_readable_as_attributes(server: type, tmp_path: Path) -> None:
     clock = VirtualClock()
