@@ -147,7 +147,11 @@ class FaultControls:
     def drop_connections(self, after_replies: int = 0) -> None:
         """Drop every connection (no close frame, as a crashed server) now, or right after
         ``after_replies`` more replies have been sent; later requests on them are not run."""
-        if not isinstance(after_replies, int) or after_replies < 0:
+        if (
+            isinstance(after_replies, bool)
+            or not isinstance(after_replies, int)
+            or after_replies < 0
+        ):
             raise ValueError(f"after_replies must be an int >= 0, got {after_replies!r}")
         if after_replies == 0:
             self._drop_all()

@@ -346,6 +346,8 @@ def test_random_faults_replay_exactly_through_dropped_connections(server: FaultC
 def test_fault_arguments_are_checked(server: FaultControls) -> None:
     with pytest.raises(ValueError, match="after_replies"):
         server.drop_connections(after_replies=-1)
+    with pytest.raises(ValueError, match="after_replies"):
+        server.drop_connections(after_replies=True)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="rate"):
         server.random_faults(1, rate=2.0)
     with pytest.raises(TypeError, match="text"):
