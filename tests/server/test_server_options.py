@@ -72,7 +72,7 @@ def test_a_bad_address_is_refused_naming_it(
 
 def test_a_server_thread_not_started_says_so() -> None:
     with pytest.raises(RuntimeError, match="not started"):
-        ServerThread().url
+        _ = ServerThread().url
 
 
 @pytest.mark.parametrize("server", SERVERS, ids=lambda cls: cls.__name__)
