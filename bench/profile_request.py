@@ -6,7 +6,10 @@ process alone:
 
 * ``core``: the sans-IO core on a bare blocking socket (no transport);
 * ``asyncio`` / ``trio``: one request at a time;
-* ``asyncio-tasks`` / ``trio-tasks``: 64 tasks sharing one client.
+* ``asyncio-tasks`` / ``trio-tasks``: 64 tasks sharing one client;
+* ``asyncio-floor``: no ndb at all, what any asyncio client pays per round trip: an
+  ``asyncio.Protocol`` writing a pre-encoded frame and a task awaiting a future resolved when the
+  reply's frame is complete (with a timer pending, as the client always has one).
 
 Two ways to read it:
 
@@ -39,6 +42,7 @@ from typing import Any
 
 import _common as c
 import trio
+from _rawws import RawClient, frame_extent, masked_text_frame
 
 from ndb_proto import calls
 from ndb_proto.client import ClientProtocol, State
@@ -119,6 +123,44 @@ def run_asyncio_tasks(
     asyncio.run(main())
 
 
+def run_asyncio_floor(
+    url: str, n: int, start: Callable[[], None], stop: Callable[[], None]
+) -> None:
+    raw = RawClient(url)  # connected and upgraded on a blocking socket, then handed to asyncio
+    frame = masked_text_frame(calls.kv_set(KEYS).payload)
+
+    class Replies(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.buffer = bytearray(raw.buffer)
+            self.waiter: asyncio.Future[None] | None = None
+
+        def data_received(self, data: bytes) -> None:
+            buffer = self.buffer
+            buffer += data
+            extent = frame_extent(buffer, 0)
+            if extent is not None:
+                del buffer[: extent[1]]
+                if self.waiter is not None:
+                    self.waiter.set_result(None)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        raw.sock.setblocking(False)
+        transport, protocol = await loop.create_connection(Replies, sock=raw.sock)
+        timer = loop.call_at(loop.time() + 3600.0, lambda: None)
+        for i in range(WARM + n):
+            if i == WARM:
+                start()
+            protocol.waiter = loop.create_future()
+            transport.write(frame)
+            await protocol.waiter
+        stop()
+        timer.cancel()
+        transport.close()
+
+    asyncio.run(main())
+
+
 def run_trio(url: str, n: int, start: Callable[[], None], stop: Callable[[], None]) -> None:
     async def main() -> None:
         async with TrioClient() as client:
@@ -159,6 +201,7 @@ MODES = {
     "core": run_core,
     "asyncio": run_asyncio,
     "asyncio-tasks": run_asyncio_tasks,
+    "asyncio-floor": run_asyncio_floor,
     "trio": run_trio,
     "trio-tasks": run_trio_tasks,
 }

@@ -444,15 +444,17 @@ class ClientProtocol(ProtocolKeywords):
 
     def next_deadline(self) -> float | None:
         """The earliest time at which `handle_timeout` has work to do, or None."""
-        deadline = self._pipeline.next_deadline()
-        handshake = self._handshake
-        for candidate in (
-            self._keepalive.deadline,
-            None if handshake is None else handshake.deadline,
-            self._close_deadline,
-        ):
-            if candidate is not None and (deadline is None or candidate < deadline):
-                deadline = candidate
+        deadline = self._pipeline.next_deadline()  # read after every reply: no loop, no tuple
+        candidate = self._keepalive.deadline
+        if candidate is not None and (deadline is None or candidate < deadline):
+            deadline = candidate
+        if self._handshake is not None or self._close_deadline is not None:  # seldom
+            for candidate in (
+                None if self._handshake is None else self._handshake.deadline,
+                self._close_deadline,
+            ):
+                if candidate is not None and (deadline is None or candidate < deadline):
+                    deadline = candidate
         return deadline
 
     def handle_timeout(self, now: float) -> None:

@@ -219,12 +219,15 @@ class Pipeline:
 
     def next_deadline(self) -> float | None:
         heap = self._deadlines
-        while heap and heap[0][1] not in self._live:
+        live = self._live
+        while heap and heap[0][1] not in live:
             heappop(heap)
         first = heap[0][0] if heap else None
-        stall = self.stall_deadline()
-        if stall is not None and (first is None or stall < first):
-            return stall
+        in_flight = self._in_flight
+        if in_flight:  # `stall_deadline`, inline: this runs after every reply
+            head = in_flight[0].deadline
+            if head is not None and (first is None or head + self.reply_grace < first):
+                return head + self.reply_grace
         return first
 
     def stall_deadline(self) -> float | None:

@@ -22,7 +22,7 @@ from ndb_proto.events import (
 )
 from ndb_proto.options import positive_or_none
 from ndb_transports._keywords import ClientKeywords
-from ndb_transports._options import ClientOptions, Default
+from ndb_transports._options import DEFAULT, ClientOptions, Default
 
 logger = logging.getLogger("ndb")
 
@@ -72,6 +72,13 @@ class ClientBase(ClientKeywords):
             return self.options.timeout
         positive_or_none("timeout", timeout)
         return timeout
+
+    def _deadline(self, timeout: float | None | Default, now: Callable[[], float]) -> float | None:
+        """When a call given ``timeout`` (`DEFAULT`: the client's own) must be over, on the
+        clock ``now`` reads; None when it has no limit. A timeout given is checked first
+        (`_timeout`). The async clients' calls and pipelines all start here."""
+        seconds = self.options.timeout if timeout is DEFAULT else self._timeout(timeout)
+        return None if seconds is None else now() + seconds
 
     def _new_protocol(self, uris: Sequence[str]) -> ClientProtocol:
         if isinstance(uris, str):

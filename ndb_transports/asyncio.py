@@ -1,7 +1,9 @@
 """The asyncio client: moves bytes between an asyncio transport and the `ndb_proto` core.
 
-Requests from any number of tasks are pipelined over one connection. Writes are batched: every
-request submitted during one turn of the event loop goes out in a single ``transport.write``.
+Requests from any number of tasks are pipelined over one connection. A caller alone (no other
+caller waiting) writes its request at once, before it first waits; callers that find others
+waiting are batched: every request submitted during one turn of the event loop goes out in a
+single ``transport.write`` at the end of that turn.
 Replies are dispatched straight from ``data_received``. Cancelling a caller abandons its
 request in the core, which keeps its place so its reply is dropped rather than given to the
 next caller.
@@ -50,8 +52,9 @@ class _SocketProtocol(asyncio.Protocol):
         self.client._socket_opened(self, transport)
 
     def data_received(self, data: bytes) -> None:
-        if self.client._socket is self:
-            self.client._receive(data)
+        client = self.client
+        if client._socket is self:
+            client._receive(data)
 
     def eof_received(self) -> bool:
         if self.client._socket is self:
@@ -72,6 +75,7 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[int, asyncio.Future[Any]] = {}
         self._socket: _SocketProtocol | None = None
+        self._transport: asyncio.Transport | None = None  # the current socket's, None without one
         self._flush_handle: asyncio.Handle | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -112,7 +116,7 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
 
     def _abort(self, proto: ClientProtocol) -> None:
         proto.close(self._now())
-        self._process()
+        self._process(self._proto)
         self._drop_socket()
         if self._proto is proto:
             self._proto = None
@@ -173,7 +177,7 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
         flight on the old connection fail with their outcome unknown."""
         proto = self._require_protocol()
         proto.reconnect(self._now())
-        self._process()
+        self._process(proto)
         self._wake.set()
         while proto.state is not State.OPEN:
             if proto.state is State.CLOSED:
@@ -194,7 +198,7 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
         proto = self._proto
         if proto is not None:
             proto.close(self._now())
-            self._process()
+            self._process(proto)
         return Closing(self.wait_closed)
 
     async def wait_closed(self) -> None:
@@ -214,26 +218,27 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
     # -- requests ------------------------------------------------------------------------------
 
     async def _execute(self, request: Any, timeout: float | None | Default) -> Any:
-        proto = self._require_protocol()
+        proto = self._proto
+        if proto is None:
+            proto = self._require_protocol()  # raises
         loop = self._loop
         assert loop is not None
-        seconds = self._timeout(timeout)
-        deadline = None if seconds is None else loop.time() + seconds
+        deadline = self._deadline(timeout, loop.time)
         request_id = proto.submit(request, deadline)
         future: asyncio.Future[Any] = loop.create_future()
-        self._waiters[request_id] = future
-        if self._flush_handle is None:
-            if proto.in_flight <= 1:
-                self._flush_now(proto)  # alone on the wire: no reason to wait a loop turn
-            else:
-                # Others are in flight: gather every request of this loop turn in one write.
-                self._flush_handle = loop.call_soon(self._flush)
+        waiters = self._waiters
+        if not waiters:
+            self._flush_now(proto)  # alone: no reason to wait a loop turn
+        elif self._flush_handle is None:
+            # Others are waiting too: gather every request of this loop turn in one write.
+            self._flush_handle = loop.call_soon(self._flush)
+        waiters[request_id] = future
         if deadline is not None and (self._timer_at is None or deadline < self._timer_at):
-            self._arm_timer()
+            self._arm_timer(proto)
         try:
             return await future
         except asyncio.CancelledError:
-            if self._waiters.pop(request_id, None) is not None:
+            if waiters.pop(request_id, None) is not None:
                 proto.abandon(request_id)
             raise
 
@@ -253,8 +258,7 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
         proto = self._require_protocol()
         loop = self._loop
         assert loop is not None
-        seconds = self._timeout(timeout)
-        deadline = None if seconds is None else loop.time() + seconds
+        deadline = self._deadline(timeout, loop.time)
         request_ids = proto.submit_many(requests, deadline)
         futures: list[asyncio.Future[Any]] = []
         for request_id in request_ids:
@@ -263,7 +267,7 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
             futures.append(future)
         self._flush_now(proto)  # one write for all the window takes
         if deadline is not None and (self._timer_at is None or deadline < self._timer_at):
-            self._arm_timer()
+            self._arm_timer(proto)
         try:
             await asyncio.wait(futures)
         except asyncio.CancelledError:
@@ -279,11 +283,11 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
             self._flush_now(self._proto)
 
     def _flush_now(self, proto: ClientProtocol) -> None:
-        socket = self._socket
-        if socket is not None and socket.transport is not None:
+        transport = self._transport
+        if transport is not None:
             data = proto.data_to_send()
             if data:
-                socket.transport.write(data)
+                transport.write(data)
 
     # -- the core's events ---------------------------------------------------------------------
 
@@ -300,44 +304,45 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
             return
         self._drop_socket()
         self._socket = socket
+        self._transport = transport
         proto.connection_made(socket.endpoint, self._now(), started=socket.started)
-        self._process()
+        self._process(proto)
 
     def _socket_lost(self, exc: Exception | None) -> None:
         proto = self._proto
         if proto is not None:
             proto.connection_lost(exc, self._now())
-            self._process()
-        self._socket = None
+            self._process(proto)
+        self._socket = self._transport = None
 
     def _receive(self, data: bytes) -> None:
+        """Bytes from the current socket, for the core; then what it has to write or hand out."""
         proto = self._proto
         assert proto is not None
         proto.receive_data(data, self._loop.time())  # type: ignore[union-attr]
-        self._process()
+        self._process(proto)
 
-    def _process(self) -> None:
-        """Write what the core has to send, then hand its events out."""
-        proto = self._proto
+    def _process(self, proto: ClientProtocol | None) -> None:
+        """Write what the core has to send, hand its events out, and move the timer earlier if
+        a deadline now comes before it."""
         if proto is None:
             return
-        socket = self._socket
         data = proto.data_to_send()
-        if data and socket is not None and socket.transport is not None:
-            socket.transport.write(data)
+        if data:
+            transport = self._transport
+            if transport is not None:
+                transport.write(data)
         events = proto.events()
         if events:
             self._dispatch(events)
-        self._arm_timer()
+        self._arm_timer(proto)
 
-    def _arm_timer(self) -> None:
-        proto = self._proto
-        loop = self._loop
-        if proto is None or loop is None:
-            return
+    def _arm_timer(self, proto: ClientProtocol) -> None:
         deadline = proto.next_deadline()
         if deadline is None or (self._timer_at is not None and self._timer_at <= deadline):
             return
+        loop = self._loop
+        assert loop is not None
         if self._timer is not None:
             self._timer.cancel()
         self._timer_at = deadline
@@ -350,7 +355,7 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
         if proto is not None and self._loop is not None:
             # call_at may fire a hair early; the core must see the deadline as reached.
             proto.handle_timeout(max(self._loop.time(), when or 0.0))
-            self._process()
+            self._process(proto)
 
     def _resolve(self, request_id: int, value: Any) -> None:
         future = self._waiters.pop(request_id, None)
@@ -391,7 +396,7 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
     def _drop_socket(self) -> None:
         """Close the socket now. The WebSocket exchange is over (or the connection is being
         given up), so a TLS close_notify, which can take up to 30 s, is not waited for."""
-        socket, self._socket = self._socket, None
+        socket, self._socket, self._transport = self._socket, None, None
         if socket is not None and socket.transport is not None:
             socket.transport.abort()
             self._dropped = socket

@@ -308,8 +308,7 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
 
     async def _execute(self, request: Any, timeout: float | None | Default) -> Any:
         proto = self._require_protocol()
-        seconds = self._timeout(timeout)
-        deadline = None if seconds is None else trio.current_time() + seconds
+        deadline = self._deadline(timeout, trio.current_time)
         request_id = proto.submit(request, deadline)
         self._waiters[request_id] = trio.lowlevel.current_task()
         scope = self._timer_scope
@@ -358,8 +357,7 @@ class NdbClient(ClientBase, AsyncLifecycle, AsyncCommands):
         """A pipeline's requests: every one's value, or its exception, in order. One task
         waits for them all (`_Batch`), woken once, when the last is resolved."""
         proto = self._require_protocol()
-        seconds = self._timeout(timeout)
-        deadline = None if seconds is None else trio.current_time() + seconds
+        deadline = self._deadline(timeout, trio.current_time)
         request_ids = proto.submit_many(requests, deadline)
         batch = _Batch(trio.lowlevel.current_task(), len(request_ids))
         for index, request_id in enumerate(request_ids):
