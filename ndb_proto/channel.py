@@ -34,6 +34,7 @@ from ndb_proto.frames import (
 )
 
 _from_bytes = int.from_bytes
+_WHOLE_TEXT = FIN | OP_TEXT  # the first byte of an unfragmented text frame
 _WS_OPEN = ConnectionState.OPEN  # looked up once: an Enum member costs ~0.4 µs on Python 3.11
 
 CLOSE_NORMAL = 1000
@@ -161,6 +162,21 @@ class MessageChannel:
         """
         if self.failed or self._peer_closed:
             return []
+        # A client's usual read: one whole, unmasked, unfragmented text frame of at most 125
+        # bytes (most replies: a status, a small value) and nothing more. Its payload is handed
+        # out here, as the loop below would, without its setup (a third of a small reply's CPU).
+        if (
+            type(data) is bytes
+            and not self._masked_in
+            and not self._fragmented
+            and not self._buffer
+            and len(data) >= 2
+            and data[0] == _WHOLE_TEXT
+            and data[1] < LENGTH_16  # a 7-bit length, and the mask bit clear
+            and len(data) == data[1] + 2
+            and (self._limit is None or data[1] <= self._limit)
+        ):
+            return [data[2:]]
         out: list[ChannelEvent] = []
         if not data:
             self._ws.receive_data(None)

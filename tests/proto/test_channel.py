@@ -215,3 +215,46 @@ def test_a_long_length_header_cut_between_chunks(cut: int) -> None:
     data = frame(OP_TEXT, b"x" * 70000, mask=MASK)
     assert channel.receive(data[:cut]) == []
     assert channel.receive(data[cut:]) == [b"x" * 70000]
+
+
+def client_channel(limit: int | None) -> MessageChannel:
+    """A client-role channel: it expects the server's frames unmasked."""
+    return MessageChannel(Connection(ConnectionType.CLIENT), limit)
+
+
+@pytest.mark.parametrize("limit", [None, 64])
+@pytest.mark.parametrize("size", [0, 1, 64, 65, 125, 126])
+def test_a_client_read_of_one_small_text_frame_gives_what_any_cut_of_it_gives(
+    limit: int | None, size: int
+) -> None:
+    """A read holding exactly one whole small text frame (a client's usual read, which the
+    channel takes in a few steps) gives the same items as the same frame cut in two, or
+    followed by part of the next one: its payload, or a 1009 failure over the limit."""
+    payload = bytes(range(65, 91)) * 5
+    data = frame(OP_TEXT, payload[:size])
+    whole = client_channel(limit).receive(data)
+    cut = client_channel(limit)
+    assert cut.receive(data[:1]) == []
+    assert cut.receive(data[1:]) == whole
+    followed = client_channel(limit)
+    next_frame = frame(OP_TEXT, b"next")
+    assert followed.receive(data + next_frame[:3]) == whole
+    if limit is None or size <= limit:
+        assert whole == [payload[:size]] and type(whole[0]) is bytes
+        assert followed.receive(next_frame[3:]) == [b"next"]
+    else:
+        (failed,) = whole
+        assert isinstance(failed, ChannelFailed) and failed.code == 1009
+
+
+def test_a_client_reads_small_frames_that_are_not_whole_text_messages_through_the_loop() -> None:
+    """Small frames a client must not take as a whole message by their size alone: masked,
+    fragmented, binary, or a continuation."""
+    channel = client_channel(None)
+    (failed,) = channel.receive(frame(OP_TEXT, b"masked", mask=MASK))  # a server must not mask
+    assert isinstance(failed, ChannelFailed) and failed.code == 1002
+    channel = client_channel(None)
+    assert channel.receive(frame(OP_TEXT, b"ab", fin=False)) == []
+    assert channel.receive(frame(0x0, b"cd")) == [b"abcd"]
+    (binary,) = channel.receive(frame(OP_BINARY, b"raw"))
+    assert binary == BinaryReceived(b"raw")
