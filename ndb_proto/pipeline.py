@@ -171,10 +171,12 @@ class Pipeline:
         request (`ReplyMismatchError`, e.g. keys that were not asked for). FIFO matching can no
         longer be trusted then; the request stays in flight, to fail with the connection.
         """
-        if not self._in_flight:
+        in_flight = self._in_flight
+        if not in_flight:
             raise RemoteProtocolError(f"received {name} with no request in flight")
-        slot = self._in_flight[0]
-        command = slot.request.command
+        slot = in_flight[0]
+        request = slot.request
+        command = request.command
         if name != command.rsp and name != "ERR":
             raise RemoteProtocolError(
                 f"received {name} while the oldest request in flight is {command.name}"
@@ -189,15 +191,16 @@ class Pipeline:
         else:
             # Read the reply even for an abandoned request: a mismatch reveals a shifted FIFO.
             try:
-                value = slot.request.result(body)
+                value = request.result(body)
             except ReplyMismatchError:
                 raise
             except RemoteProtocolError as exc:
                 error = exc
-        self._in_flight.popleft()
+        in_flight.popleft()
         self._outstanding -= slot.cost
-        previous = self._estimates.get(command.name, 0.0)
-        self._estimates[command.name] = max(float(size), previous * _DECAY)
+        estimates = self._estimates
+        decayed = estimates.get(command.name, 0.0) * _DECAY  # the largest seen lately
+        estimates[command.name] = size if size > decayed else decayed
         if slot.abandoned:
             return
         del self._live[slot.request_id]
