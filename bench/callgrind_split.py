@@ -6,8 +6,9 @@ the code where wall-clock time cannot. The mode runs twice under
 totals, divided by ``N2 - N1``, is one request's cost with start-up and warm-up cancelled out.
 It is split by the shared object the instructions ran in: the Python interpreter (which runs
 every Python layer: adapter, core, event loop; ``profile_request.py --cprofile`` splits those),
-msgspec, the C parts of asyncio, the socket and select modules, libc. Kernel time (the system
-calls themselves) is not counted by callgrind.
+msgspec, the C parts of asyncio, the socket and select modules, libc, and the compiled core when
+the installed package is the compiled build. Kernel time (the system calls themselves) is not
+counted by callgrind.
 
     python bench/callgrind_split.py asyncio [--n1 500 --n2 1500]
 
@@ -35,6 +36,8 @@ GROUPS = [
     ("ssl / hashlib", "ssl"),
     ("ssl / hashlib", "crypto"),
     ("libc (incl. syscall wrappers)", "libc"),
+    # The optional compiled core (docs/performance.md): its shared library, named by a hash.
+    ("compiled core (mypyc)", "__mypyc"),
     ("Python interpreter (all Python code)", "libpython"),
     ("Python interpreter (all Python code)", "bin/python"),
 ]
@@ -61,7 +64,9 @@ def run(mode: str, n: int, out: str, url: str | None) -> dict[str, int]:
     ]
     if url:
         argv += ["--url", url]
-    subprocess.run(argv, check=True, capture_output=True)
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"{' '.join(argv)} failed:\n{done.stdout}{done.stderr}")
     text = subprocess.run(
         ["callgrind_annotate", "--threshold=100", out], check=True, capture_output=True, text=True
     ).stdout

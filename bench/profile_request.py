@@ -9,7 +9,9 @@ process alone:
 * ``asyncio-tasks`` / ``trio-tasks``: 64 tasks sharing one client;
 * ``asyncio-floor``: no ndb at all, what any asyncio client pays per round trip: an
   ``asyncio.Protocol`` writing a pre-encoded frame and a task awaiting a future resolved when the
-  reply's frame is complete (with a timer pending, as the client always has one).
+  reply's frame is complete (with a timer pending, as the client always has one);
+* ``sync``: the blocking client, one request at a time (``profile_sync.py`` splits it further);
+* ``sync-pipeline``: the blocking client's pipelines of 64 requests, one thread.
 
 Two ways to read it:
 
@@ -47,10 +49,13 @@ from _rawws import RawClient, frame_extent, masked_text_frame
 from ndb_proto import calls
 from ndb_proto.client import ClientProtocol, State
 from ndb_transports.asyncio import NdbClient as AsyncClient
+from ndb_transports.sync import NdbClient as SyncClient
 from ndb_transports.trio import NdbClient as TrioClient
 
 KEYS = {c.BENCH_KEY: c.USER}
 TASKS = 64
+BATCH = 64
+"""Requests per pipeline in ``sync-pipeline`` (its ``-n`` is best a multiple of it)."""
 WARM = 200
 
 Timed = Callable[[Callable[[], None], Callable[[], None]], None]
@@ -197,6 +202,35 @@ def run_trio_tasks(url: str, n: int, start: Callable[[], None], stop: Callable[[
     trio.run(main)
 
 
+def run_sync(url: str, n: int, start: Callable[[], None], stop: Callable[[], None]) -> None:
+    with SyncClient() as client:
+        assert client.open(url)
+        for _ in range(WARM):
+            client.kv_set(KEYS)
+        start()
+        for _ in range(n):
+            client.kv_set(KEYS)
+        stop()
+
+
+def run_sync_pipeline(
+    url: str, n: int, start: Callable[[], None], stop: Callable[[], None]
+) -> None:
+    def batches(count: int) -> None:
+        for _ in range(count):
+            with client.pipeline() as pipe:
+                for _ in range(BATCH):
+                    pipe.kv_set(KEYS)
+                pipe.execute()
+
+    with SyncClient() as client:
+        assert client.open(url)
+        batches(WARM // BATCH + 1)
+        start()
+        batches(n // BATCH)
+        stop()
+
+
 MODES = {
     "core": run_core,
     "asyncio": run_asyncio,
@@ -204,6 +238,8 @@ MODES = {
     "asyncio-floor": run_asyncio_floor,
     "trio": run_trio,
     "trio-tasks": run_trio_tasks,
+    "sync": run_sync,
+    "sync-pipeline": run_sync_pipeline,
 }
 
 LAYERS = [

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from wsproto.connection import Connection, ConnectionState
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError as WsLocalProtocolError
 
 from ndb_proto.errors import LocalProtocolError
@@ -33,6 +34,10 @@ from ndb_proto.frames import (
     unmask,
 )
 
+ReceivedData = bytes | bytearray | memoryview
+"""What a read hands the core: bytes or any buffer of them (``b""`` for the end of the stream).
+Spelled out rather than left to ``bytes``: a compiled build checks argument types exactly."""
+
 _from_bytes = int.from_bytes
 _WHOLE_TEXT = FIN | OP_TEXT  # the first byte of an unfragmented text frame
 _WS_OPEN = ConnectionState.OPEN  # looked up once: an Enum member costs ~0.4 µs on Python 3.11
@@ -40,6 +45,7 @@ _WS_OPEN = ConnectionState.OPEN  # looked up once: an Enum member costs ~0.4 µs
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_NO_STATUS = 1005
 CLOSE_ABNORMAL = 1006
 CLOSE_INVALID_DATA = 1007
 CLOSE_MESSAGE_TOO_BIG = 1009
@@ -133,7 +139,14 @@ class MessageChannel:
     def send_close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         """Start (or answer) the close handshake, if the state still allows a close frame."""
         if self._ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
-            self._outgoing += self._ws.send(CloseConnection(code, reason))
+            # 1005 (a close frame without a code) is never sent: the answer is a close frame
+            # without a code too. wsproto does that for its enum member only, not for the number
+            # (which is all a compiled build keeps of a code), so the member is passed here.
+            if code == CLOSE_NO_STATUS:
+                close = CloseConnection(CloseReason.NO_STATUS_RCVD, reason)
+            else:
+                close = CloseConnection(code, reason)
+            self._outgoing += self._ws.send(close)
 
     @property
     def has_data_to_send(self) -> bool:
@@ -152,7 +165,7 @@ class MessageChannel:
         outgoing.clear()
         return data
 
-    def receive(self, data: bytes) -> list[ChannelEvent]:
+    def receive(self, data: ReceivedData) -> list[ChannelEvent]:
         """Feed received bytes (``b""`` for end of stream) and collect what they completed.
 
         Frames are delimited here. A complete, unfragmented text frame (nearly every frame a

@@ -33,6 +33,7 @@ from ndb_proto.channel import (
     MessageChannel,
     PeerClosed,
     PongReceived,
+    ReceivedData,
 )
 from ndb_proto.codec import decode
 from ndb_proto.commands import Request
@@ -312,7 +313,7 @@ class ClientProtocol(ProtocolKeywords):
 
     # -- receiving ---------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes, now: float) -> None:
+    def receive_data(self, data: ReceivedData, now: float) -> None:
         """Feed bytes read from the socket; ``b""`` means the peer closed its end (EOF)."""
         state = self._state
         if state is _OPEN or state is _CLOSING:
@@ -321,7 +322,7 @@ class ClientProtocol(ProtocolKeywords):
             self._receive_handshake(data, now)
         # Bytes arriving in any other state belong to a connection already given up.
 
-    def _receive_handshake(self, data: bytes, now: float) -> None:
+    def _receive_handshake(self, data: ReceivedData, now: float) -> None:
         handshake = self._handshake
         assert handshake is not None and self._endpoint is not None
         outcome = handshake.receive(data)
@@ -344,7 +345,7 @@ class ClientProtocol(ProtocolKeywords):
         if outcome.trailing:
             self._receive_frames(outcome.trailing, now)
 
-    def _receive_frames(self, data: bytes, now: float) -> None:
+    def _receive_frames(self, data: ReceivedData, now: float) -> None:
         channel = self._channel
         assert channel is not None
         items = channel.receive(data)

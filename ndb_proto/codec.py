@@ -20,6 +20,7 @@ import msgspec
 
 # Defined with every other error; re-exported (``as``) where it used to be defined.
 from ndb_proto.errors import DecodeError as DecodeError
+from ndb_proto.errors import with_cause
 
 MAX_VALUE_DEPTH = 512
 """Deepest nesting of arrays/objects accepted inside a value.
@@ -46,11 +47,11 @@ def decode(data: bytes | str) -> Any:
         return _decode(data)
     except RecursionError:
         # msgspec gives up on nesting deeper than Python's recursion limit allows.
-        raise DecodeError("JSON is nested too deeply to decode") from None
+        raise with_cause(DecodeError("JSON is nested too deeply to decode"), None) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         # Releases of msgspec differ in how they report invalid UTF-8 (their own DecodeError or
         # a UnicodeDecodeError, in their own words), so the cause is established here.
-        raise DecodeError(_why_undecodable(data, exc)) from None
+        raise with_cause(DecodeError(_why_undecodable(data, exc)), None) from None
 
 
 def _why_undecodable(data: bytes | str, exc: Exception) -> str:

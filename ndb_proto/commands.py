@@ -17,6 +17,7 @@ from ndb_proto.codec import encode
 # The reply errors live in ndb_proto.errors; re-exported (``as``) where they used to be defined.
 from ndb_proto.errors import ReplyMismatchError as ReplyMismatchError
 from ndb_proto.errors import ReplyShapeError as ReplyShapeError
+from ndb_proto.errors import with_cause
 from ndb_proto.status import Status
 
 T = TypeVar("T")
@@ -49,10 +50,11 @@ class Command:
                 try:
                     encode(value)
                 except UnicodeEncodeError as exc:
-                    raise ValueError(
+                    error = ValueError(
                         f"{param}: contains a string that is not valid Unicode "
                         f"(a lone surrogate); the server would drop the connection"
-                    ) from exc
+                    )
+                    raise with_cause(error, exc) from exc
             raise  # pragma: no cover - some parameter always fails above
         return Request(self, payload, result)
 

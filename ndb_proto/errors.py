@@ -26,9 +26,20 @@ and `ndb_proto.codec` re-export the classes that used to live there, so old impo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from ndb_proto.status import Status, status_or_int
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+def with_cause(error: _E, cause: BaseException | None) -> _E:
+    """``error`` chained to ``cause`` (None: shown without the exception being handled), as
+    ``raise error from cause`` does. The core writes ``raise with_cause(error, cause) from
+    cause``: the compiled build (mypyc) ignores the ``from`` clause, and both builds must chain
+    alike."""
+    error.__cause__ = cause
+    return error
 
 
 class NdbError(Exception):

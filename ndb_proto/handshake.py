@@ -17,7 +17,7 @@ from wsproto.events import Request as UpgradeRequest
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
 
-from ndb_proto.channel import after_headers
+from ndb_proto.channel import ReceivedData, after_headers
 from ndb_proto.errors import ConnectionLostError, NdbTimeoutError
 from ndb_proto.uri import Endpoint
 
@@ -66,14 +66,15 @@ class ClientHandshake:
             )
         )
 
-    def receive(self, data: bytes) -> HandshakeAccepted | HandshakeFailed | None:
+    def receive(self, data: ReceivedData) -> HandshakeAccepted | HandshakeFailed | None:
         """Feed bytes of the response (``b""``: the server closed); None while incomplete."""
         self._received += data
         try:
-            self._http.receive_data(data if data else None)
+            self._http.receive_data(bytes(data) if data else None)
             events = list(self._http.events())
         except (WsRemoteProtocolError, UnicodeDecodeError) as exc:  # wsproto: non-ASCII headers
-            return HandshakeFailed(ConnectionLostError(f"WebSocket handshake failed: {exc}"), data)
+            error = ConnectionLostError(f"WebSocket handshake failed: {exc}")
+            return HandshakeFailed(error, bytes(data))
         for event in events:
             if isinstance(event, AcceptConnection):
                 return HandshakeAccepted(event.subprotocol, after_headers(self._received))

@@ -4,9 +4,10 @@ parameter, so that a bad call fails in the caller before anything is sent."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from ndb_proto.codec import check_value, plain_json
+from ndb_proto.errors import with_cause
 from ndb_proto.session import Session
 
 TOKEN_MAX = 2**64 - 1
@@ -26,9 +27,10 @@ def _check_unicode(value: str, param: str) -> None:
         try:
             value.encode()
         except UnicodeEncodeError as exc:
-            raise ValueError(
+            error = ValueError(
                 f"{param} contains a string that is not valid Unicode (a lone surrogate)"
-            ) from exc
+            )
+            raise with_cause(error, exc) from exc
 
 
 def check_str(value: Any, param: str) -> str:
@@ -80,7 +82,9 @@ def check_keys_object(keys: Any, param: str) -> Mapping[str, Any]:
 def check_token(tkn: Any, param: str) -> int:
     """A session token: an int in 0..2**64-1. A session object stands for its token."""
     if isinstance(tkn, Session):
-        tkn = tkn.tkn
+        # Read as Any: a compiled build would otherwise convert the int-typed attribute, and a
+        # Session(True) would pass as the token 1.
+        tkn = cast(Any, tkn).tkn
     if isinstance(tkn, bool) or not isinstance(tkn, int):
         raise TypeError(f"{param} must be an int session token, got {_type_name(tkn)}")
     if not 0 <= tkn <= TOKEN_MAX:

@@ -9,7 +9,7 @@ from dataclasses import fields
 import pytest
 
 from ndb_proto import calls
-from ndb_transports import _generate, sync
+from ndb_transports import _derived, _generate, sync
 from ndb_transports import asyncio as aio
 from ndb_transports import trio as tr
 from ndb_transports._options import ClientOptions, SyncOptions
@@ -17,9 +17,11 @@ from ndb_transports._options import ClientOptions, SyncOptions
 
 @pytest.mark.parametrize("flavour", list(_generate.OUTPUTS))
 def test_generated_files_are_up_to_date(flavour: str) -> None:
-    assert _generate.OUTPUTS[flavour].read_text() == _generate.render(flavour), (
-        "run python -m ndb_transports._generate"
-    )
+    output = _generate.OUTPUTS[flavour]
+    if not output.parent.is_dir() and not (_derived.ROOT / "pyproject.toml").is_file():
+        # .ci/compiled runs the suite on an installed wheel, which has no docs/ folder.
+        pytest.skip("the documentation pages are generated into a checkout, and checked there")
+    assert output.read_text() == _generate.render(flavour), "run python -m ndb_transports._generate"
 
 
 @pytest.mark.parametrize("client", [aio.NdbClient, tr.NdbClient, sync.NdbClient])

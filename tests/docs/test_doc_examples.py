@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+import ndb_proto
+
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 PAGES = DOCS / "getting-started"
 EXAMPLE = re.compile(
@@ -99,7 +101,7 @@ def test_fixture_example_passes_with_the_real_fixtures(
 
 def test_the_api_reference_lists_every_core_module() -> None:
     """A module added to ndb_proto must get its section in the API reference."""
-    package = DOCS.parent / "ndb_proto"
+    package = Path(ndb_proto.__file__).parent  # the checkout's, or the installed package's
     modules = {path.stem for path in package.glob("*.py") if not path.stem.startswith("_")}
     page = (DOCS / "reference" / "ndb_proto.md").read_text("utf-8")
     listed = set(re.findall(r"^::: ndb_proto\.(\w+)$", page, re.M))
