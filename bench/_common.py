@@ -24,7 +24,8 @@ REPO_ROOT = os.path.dirname(BENCH_DIR)
 # The benchmarks run from a checkout whether or not the package is installed. With
 # NDB_BENCH_INSTALLED=1 they run on the installed package instead (the compiled build, say,
 # against the pure one: docs/performance.md), and the checkout's source stays out of the way.
-if os.environ.get("NDB_BENCH_INSTALLED") != "1" and REPO_ROOT not in sys.path:
+CHECKOUT_FIRST = os.environ.get("NDB_BENCH_INSTALLED") != "1"
+if CHECKOUT_FIRST and REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 KV_SET_RSP = '{"KV_SET_RSP":{"st":1}}'
@@ -161,7 +162,8 @@ def ratio_table(ratios: Sequence[Ratio]) -> str:
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     path = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = REPO_ROOT if not path else REPO_ROOT + os.pathsep + path
+    if CHECKOUT_FIRST:
+        env["PYTHONPATH"] = REPO_ROOT if not path else REPO_ROOT + os.pathsep + path
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

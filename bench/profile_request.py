@@ -299,6 +299,7 @@ def main() -> None:
         times: dict[str, float] = {}
 
         def start() -> None:
+            times["wall"] = time.perf_counter()
             times["cpu"] = time.process_time()
             if profile is not None:
                 profile.enable()
@@ -307,9 +308,11 @@ def main() -> None:
             if profile is not None:
                 profile.disable()
             times["cpu"] = time.process_time() - times["cpu"]
+            times["wall"] = time.perf_counter() - times["wall"]
 
         run(url, args.n, start, stop)
-    print(f"{args.mode}: {args.n} requests, process CPU {c.fmt_ns(times['cpu'] / args.n)}/request")
+    cpu, wall = (c.fmt_ns(times[what] / args.n) for what in ("cpu", "wall"))
+    print(f"{args.mode}: {args.n} requests, process CPU {cpu}/request, wall {wall}/request")
     if profile is not None:
         print(split(profile, args.n))
         if args.dump:

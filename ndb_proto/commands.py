@@ -8,7 +8,7 @@ caller's result. The public functions that build requests (argument checks inclu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -41,8 +41,10 @@ class Command:
     def __post_init__(self) -> None:
         object.__setattr__(self, "rsp", self.name + "_RSP")
 
-    def request(self, params: Body, result: Callable[[Body], T]) -> Request[T]:
-        """Encode ``{name: params}``; a string that is not valid Unicode is refused by name."""
+    def request(self, params: Mapping[str, Any], result: Callable[[Body], T]) -> Request[T]:
+        """Encode ``{name: params}``; a string that is not valid Unicode is refused by name.
+        ``params`` is sent as given (a raw request, the CLI's or a test's, may hold anything
+        JSON): the calls check their arguments before they get here."""
         try:
             payload = encode({self.name: params})
         except UnicodeEncodeError:
