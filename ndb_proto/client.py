@@ -19,6 +19,7 @@ from __future__ import annotations
 import random as _random
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import fields
 from typing import Any
 
 from wsproto.connection import Connection, ConnectionType
@@ -107,8 +108,13 @@ class ClientProtocol(ProtocolKeywords):
         random: Callable[[], float] = _random.random,
     ) -> ClientProtocol:
         """A core for ``uris`` configured with ``options`` already built (and checked)."""
-        protocol = cls.__new__(cls)
-        protocol._configure(uris, options, random)
+        # Through the constructor (a compiled build cannot make an instance without it): it
+        # builds and checks an equal copy of the options, then the core keeps the very ones given.
+        keywords = {
+            option.name: getattr(options, option.name) for option in fields(ProtocolOptions)
+        }
+        protocol = cls(uris, random=random, **keywords)
+        protocol.options = options
         return protocol
 
     def _configure(
