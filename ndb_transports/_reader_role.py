@@ -11,13 +11,21 @@ switches threads per request.
 Every method here must be called with the client's lock held (asserted); the role itself is
 held across sections where the lock is not: the leader reads without the lock, so other threads
 can submit meanwhile.
+
+A thread may be interrupted (KeyboardInterrupt, or any exception raised in it asynchronously)
+at any step, including the one just after the role was handed to it or taken by it, or as it
+takes the lock to let go. So the role remembers who holds it, and every thread that takes part
+ends with `leave`, however it ends: it then gives up whatever part it had (asleep, handed the
+role, or holding it), and the role goes on to the next follower. Nothing here releases and takes
+back the lock inside a caller's ``with lock:`` block: an interrupt while taking it back would
+leave that block to release a lock this thread does not hold.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -51,7 +59,7 @@ class ReaderRole:
         self._lock = lock
         self._clock = clock  # sleeps end when it passes their deadline
         self._local = threading.local()
-        self.held = False
+        self.holder: Waiter | None = None  # the waiter whose thread holds the role
         # Threads asleep (or about to be), in arrival order (a dict: ordered, O(1) removal).
         # A thread is woken at most once per enlisting: waking removes it.
         self._followers: dict[Waiter, None] = {}
@@ -65,19 +73,25 @@ class ReaderRole:
 
     # -- the role ------------------------------------------------------------------------------
 
-    def take(self) -> bool:
-        """Under the lock: take the role if nobody holds it. True when taken."""
+    @property
+    def held(self) -> bool:
+        """Whether a thread holds the role."""
+        return self.holder is not None
+
+    def take(self, waiter: Waiter) -> bool:
+        """Under the lock: take the role for ``waiter``'s thread if nobody holds it. True when
+        taken."""
         assert self._lock.locked()
-        if self.held:
+        if self.holder is not None:
             return False
-        self.held = True
+        self.holder = waiter
         return True
 
     def release(self) -> None:
         """Under the lock: let go of the role and wake the first follower still waiting, which
         takes it over."""
-        assert self._lock.locked() and self.held
-        self.held = False
+        assert self._lock.locked() and self.holder is not None
+        self.holder = None
         self.pass_on()
 
     def pass_on(self) -> None:
@@ -85,7 +99,7 @@ class ReaderRole:
         to take it. Called by a woken thread that leaves without taking the role (its request
         was answered meanwhile, or it was interrupted), so a hand-off is never lost."""
         assert self._lock.locked()
-        if self.held:
+        if self.holder is not None:
             return
         for follower in self._followers:
             if not follower.done:
@@ -93,16 +107,29 @@ class ReaderRole:
                 self._wake(follower)
                 return
 
+    def leave(self, waiters: Iterable[Waiter]) -> None:
+        """Under the lock, as the thread of ``waiters`` stops taking part (by an exception,
+        possibly at any step): whatever part it had is given up. It no longer sleeps as a
+        follower, the role is released if one of ``waiters`` holds it, and a hand-off it may
+        have been given goes on to the next follower (a wake it did not need is harmless: a
+        woken thread always looks again)."""
+        assert self._lock.locked()
+        followers = self._followers
+        for waiter in waiters:
+            followers.pop(waiter, None)
+            if self.holder is waiter:
+                self.holder = None
+        self.pass_on()
+
     @contextmanager
-    def holding(self) -> Iterator[None]:
-        """For a role just taken with `take`: the block runs holding it (without the lock),
-        and the role is released, under the lock, however the block ends."""
-        assert self.held
+    def taking_part(self, waiter: Waiter) -> Iterator[None]:
+        """The block may take the role for ``waiter`` (and follow until it can): however the
+        block ends, the thread then leaves (see `leave`), under the lock."""
         try:
             yield
         finally:
             with self._lock:
-                self.release()
+                self.leave((waiter,))
 
     # -- sleeping and waking -------------------------------------------------------------------
 
@@ -136,20 +163,6 @@ class ReaderRole:
     def withdraw(self, waiter: Waiter) -> None:
         """Under the lock, after `sleep`: no longer asleep (woken, or its timeout passed)."""
         self._followers.pop(waiter, None)
-
-    def follow(self, waiter: Waiter, timeout: float | None) -> None:
-        """Under the lock: `enlist`, `sleep` without the lock, `withdraw` with it again."""
-        self.enlist(waiter)
-        self._lock.release()
-        try:
-            self.doze(waiter, timeout)
-        except BaseException:
-            self._lock.acquire()
-            self.withdraw(waiter)
-            self.pass_on()
-            raise
-        self._lock.acquire()
-        self.withdraw(waiter)
 
     def resolve(self, waiter: Waiter, value: Any) -> None:
         """Under the lock: the request succeeded; wake its thread (and only it)."""

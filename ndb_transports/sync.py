@@ -166,15 +166,22 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
 
     # -- the reader role ----------------------------------------------------------------------
 
-    def _take_role(self, proto: ClientProtocol) -> None:
-        """Under the lock: take the reader role, following whoever holds it until it is free
-        (to open or reconnect: a request's own wait is `_wait`)."""
+    def _take_role(self, proto: ClientProtocol, waiter: Waiter) -> None:
+        """Take the reader role for ``waiter``, following whoever holds it until it is free
+        (to open, reconnect or finish a close: a request's own wait is `_wait`). Run inside
+        `ReaderRole.taking_part`, which lets the role go however the caller ends."""
         role = self._role
-        waiter = role.waiter()
-        while not role.take():
-            role.follow(waiter, self._until_deadline(proto))
-            if role.held:
-                self._expire(proto)  # the holder may be stuck: deadlines are everyone's
+        while True:
+            with self._lock:
+                if role.take(waiter):
+                    return
+                role.enlist(waiter)
+                timeout = self._until_deadline(proto)
+            role.doze(waiter, timeout)
+            with self._lock:
+                role.withdraw(waiter)
+                if role.holder is not None:
+                    self._expire(proto)  # the holder may be stuck: deadlines are everyone's
 
     def _until_deadline(self, proto: ClientProtocol) -> float | None:
         deadline = proto.next_deadline()
@@ -195,8 +202,9 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
             self.close_and_wait()
         with self._lock:
             self._proto = proto
-            self._take_role(proto)
-        with self._role.holding():
+        waiter = self._role.waiter()
+        with self._role.taking_part(waiter):
+            self._take_role(proto, waiter)
             # The first round: the core says when every server has been tried once.
             while True:
                 with self._lock:
@@ -259,8 +267,9 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
         with self._lock:
             proto.reconnect(self._now())
             self._process(proto)
-            self._take_role(proto)
-        with self._role.holding():
+        waiter = self._role.waiter()
+        with self._role.taking_part(waiter):
+            self._take_role(proto, waiter)
             while True:
                 with self._lock:
                     if proto.state is State.OPEN:
@@ -297,18 +306,18 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
         role = self._role
         waiter = role.waiter()
         fresh = False
-        while True:
-            with self._lock:
-                if proto.state is not State.CLOSING:
-                    break
-                if not role.take():
-                    # Another thread reads; the close timeout is still ours to enforce.
-                    role.follow(waiter, 0.1)
-                    self._expire(proto)
-                    continue
-                sock = self._sock
-            with role.holding():
-                if sock is None:
+        with role.taking_part(waiter):
+            while True:
+                with self._lock:
+                    if proto.state is not State.CLOSING:
+                        break
+                    sock = self._sock
+                    lead = role.holder is waiter or role.take(waiter)
+                if not lead:
+                    # Another thread reads (until its own request fails): follow it, and take
+                    # over when it lets go. Deadlines are everyone's: the close timeout too.
+                    self._take_role(proto, waiter)
+                elif sock is None:
                     with self._lock:
                         proto.connection_lost(None, self._now())
                         self._process(proto)
@@ -382,7 +391,7 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
             if due is not None and due <= now:
                 proto.handle_timeout(now)
                 self._process(proto)
-            if not self._role.held and proto.state is _OPEN:
+            if self._role.holder is None and proto.state is _OPEN:
                 # Nobody is reading: take what arrived meanwhile (a close, an EOF, a ping), so
                 # a request is not written to a connection that is already gone.
                 self._poll(proto)
@@ -414,6 +423,9 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
                 for request_id in request_ids:
                     if self._waiters.pop(request_id, None) is not None:
                         proto.abandon(request_id)
+                # Wherever the exception came (even just after the role was handed to this
+                # thread, or taken by it), the role goes on to the next follower.
+                self._role.leave(waiters)
             raise
 
     def _wait(self, proto: ClientProtocol, waiter: Waiter) -> None:
@@ -425,7 +437,7 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
                 if waiter.done:
                     role.pass_on()  # a hand-off meant for this thread must not be lost
                     return
-                lead = role.take()
+                lead = role.take(waiter)
                 if not lead:
                     role.enlist(waiter)
                     timeout = self._until_deadline(proto)
@@ -438,13 +450,7 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
                 if waiter.done:
                     return
                 continue
-            try:
-                role.doze(waiter, timeout)
-            except BaseException:  # KeyboardInterrupt: never leave a sleeper enlisted
-                with lock:
-                    role.withdraw(waiter)
-                    role.pass_on()
-                raise
+            role.doze(waiter, timeout)  # interrupted: `_wait_for` leaves the role
             if waiter.done:
                 # Woken by its own reply (set before the wake): no lock needed, unless the
                 # role was handed to this thread meanwhile; then it goes to the next sleeper.
@@ -454,7 +460,7 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
                 return
             with lock:
                 role.withdraw(waiter)
-                if not waiter.done and role.held:
+                if not waiter.done and role.holder is not None:
                     self._expire(proto)  # the holder may be stuck: deadlines are everyone's
 
     def _lead(self, proto: ClientProtocol, waiter: Waiter) -> None:

@@ -23,7 +23,7 @@ def test_a_reply_wakes_only_its_own_sleeping_thread_and_only_once() -> None:
     role = ReaderRole(lock)
     mine, other = other_thread_waiter(role), other_thread_waiter(role)
     with lock:
-        assert role.take()
+        assert role.take(role.waiter())
         role.enlist(mine)
         role.enlist(other)
         role.resolve(mine, 42)
@@ -48,15 +48,16 @@ def test_releasing_the_role_wakes_the_first_follower_still_waiting() -> None:
     lock = threading.Lock()
     role = ReaderRole(lock)
     first, second = other_thread_waiter(role), other_thread_waiter(role)
+    me = role.waiter()
     with lock:
-        assert role.take()
-        assert not role.take()
+        assert role.take(me)
+        assert not role.take(first)
         role.enlist(first)
         role.enlist(second)
         role.release()
         assert not role.held
         assert (first.tokens.qsize(), second.tokens.qsize()) == (1, 0)
-        assert role.take()
+        assert role.take(first)
         role.release()  # the first was woken (and left the list): the second is next
         assert second.tokens.qsize() == 1
 
@@ -71,30 +72,49 @@ def test_wake_all_and_withdraw() -> None:
         role.withdraw(b)
         role.wake_all()
         assert (a.tokens.qsize(), b.tokens.qsize()) == (1, 0)
-        assert role.take()
+        assert role.take(a)
         role.release()  # nobody left to wake
         assert (a.tokens.qsize(), b.tokens.qsize()) == (1, 0)
 
 
-def test_follow_sleeps_without_the_lock_until_its_timeout_then_leaves_the_list() -> None:
+def test_leave_gives_up_whatever_part_the_thread_had() -> None:
+    """A thread leaving by an exception may hold the role, have just been handed it, or be
+    asleep as a follower: in each case the role goes on to the next follower still waiting."""
+    lock = threading.Lock()
+    role = ReaderRole(lock)
+    mine, first, second = role.waiter(), other_thread_waiter(role), other_thread_waiter(role)
+    with lock:
+        assert role.take(mine)
+        role.enlist(first)
+        role.enlist(second)
+        role.leave((mine,))  # holding it: released, and handed to the first follower
+        assert not role.held and first.handed and first.tokens.qsize() == 1
+        role.leave((first,))  # handed it, never took it: on to the second
+        assert second.handed and second.tokens.qsize() == 1
+        assert role.take(second)
+        role.enlist(first)
+        role.leave((first,))  # asleep: no longer a follower; the holder keeps the role
+        assert role.holder is second
+        role.release()
+        assert first.tokens.qsize() == 1  # nothing more: it was not woken again
+
+
+def test_taking_part_leaves_however_the_block_ends() -> None:
     lock = threading.Lock()
     role = ReaderRole(lock)
     waiter = role.waiter()
-    with lock:
-        role.follow(waiter, 0.01)
-        assert lock.locked()
-        assert role.take()
-        role.release()  # the waiter is no longer a follower: nothing to wake
-    assert waiter.tokens.qsize() == 0
 
+    def lead_then_fail() -> None:
+        with role.taking_part(waiter):
+            with lock:
+                assert role.take(waiter)
+            raise RuntimeError("boom")
 
-def test_holding_releases_the_role_however_the_block_ends() -> None:
-    lock = threading.Lock()
-    role = ReaderRole(lock)
-    with lock:
-        assert role.take()
-    with pytest.raises(RuntimeError), role.holding():
-        raise RuntimeError("boom")
+    with pytest.raises(RuntimeError):
+        lead_then_fail()
+    assert not role.held
+    with role.taking_part(waiter):
+        pass  # never took it: nothing to give up
     assert not role.held
 
 
@@ -105,7 +125,7 @@ def test_a_wake_says_whether_it_handed_the_role_over() -> None:
     role = ReaderRole(lock)
     answered, handed = other_thread_waiter(role), other_thread_waiter(role)
     with lock:
-        assert role.take()
+        assert role.take(role.waiter())
         role.enlist(answered)
         role.enlist(handed)
         role.resolve(answered, 1)

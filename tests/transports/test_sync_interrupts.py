@@ -132,3 +132,183 @@ def test_a_hand_off_to_an_interrupted_thread_passes_on_to_the_next_sleeper(
         assert not any(thread.is_alive() for thread in threads.values()), outcomes
         assert outcomes == {"L": "ok", "F": "interrupted", "G": "ok"}
         assert client.kv_get(("G", "L")) == {"G": 1, "L": 1}
+
+
+class ArmableLock:
+    """The client's lock, whose next acquisition by the thread it is armed for raises
+    `Interrupt` (a KeyboardInterrupt arriving as that thread waits for the lock)."""
+
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock
+        self.armed_for: threading.Thread | None = None
+
+    @classmethod
+    def install(cls, client: ndb_sync.NdbClient, monkeypatch: pytest.MonkeyPatch) -> ArmableLock:
+        """Put one around ``client``'s lock (the client's and its reader role's)."""
+        lock = cls(client._lock)
+        monkeypatch.setattr(client, "_lock", lock)
+        monkeypatch.setattr(client._role, "_lock", lock)
+        return lock
+
+    def arm(self) -> None:
+        self.armed_for = threading.current_thread()
+
+    def _interrupt(self) -> None:
+        if self.armed_for is threading.current_thread():
+            self.armed_for = None
+            raise Interrupt
+
+    def __enter__(self) -> bool:
+        self._interrupt()
+        return bool(self.lock.__enter__())
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.__exit__(*exc)
+
+    def acquire(self, *args: Any) -> bool:
+        self._interrupt()
+        return bool(self.lock.acquire(*args))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.lock, name)
+
+
+def followers(client: ndb_sync.NdbClient) -> int:
+    with client._lock:
+        return len(client._role._followers)
+
+
+def until(predicate: Any) -> bool:
+    tick = threading.Event()
+    for _ in range(1000):
+        if predicate():
+            return True
+        tick.wait(0.01)
+    return bool(predicate())
+
+
+def run_threads(
+    client: ndb_sync.NdbClient, names: str, outcomes: dict[str, str], *, reconnects: str = ""
+) -> Any:
+    """One thread per letter of ``names``, each setting the key of its name (or, if its letter
+    is in ``reconnects``, reconnecting); each outcome ("ok" or "interrupted") lands in
+    ``outcomes``. Returns a function starting one by name."""
+    threads: dict[str, threading.Thread] = {}
+
+    def run(name: str) -> None:
+        try:
+            if name in reconnects:
+                client.reconnect()
+            else:
+                client.kv_set({name: 1})
+            outcomes[name] = "ok"
+        except Interrupt:
+            outcomes[name] = "interrupted"
+
+    for name in names:
+        threads[name] = threading.Thread(target=run, args=(name,), name=name, daemon=True)
+
+    def start(name: str) -> threading.Thread:
+        threads[name].start()
+        return threads[name]
+
+    return start
+
+
+@pytest.mark.parametrize("handed_to", ["request", "reconnect"])
+def test_an_interrupt_as_a_handed_over_thread_takes_the_lock_passes_the_role_on(
+    server: MemoryServer, monkeypatch: pytest.MonkeyPatch, handed_to: str
+) -> None:
+    """L holds the reader role while F (waiting for a reply, or in `reconnect`, waiting to
+    take the role) and G sleep; L lets go and the role goes to F, whose first lock
+    acquisition after waking is interrupted. The lock must not be left released by a thread
+    that did not hold it, nor the role lost: G must still get its reply, though nothing has a
+    deadline that would wake it."""
+    release_leader = threading.Event()
+    real_lead = ndb_sync.NdbClient._lead
+    real_sleep = reader_role.ReaderRole.sleep
+    outcomes: dict[str, str] = {}
+
+    with ndb_sync.NdbClient(timeout=None) as client:
+        assert client.open(server.url)
+        lock = ArmableLock.install(client, monkeypatch)
+
+        def lead(self: ndb_sync.NdbClient, proto: Any, waiter: Any) -> None:
+            real_lead(self, proto, waiter)
+            if threading.current_thread().name == "L":
+                release_leader.wait(10)  # keep the role until F and G sleep
+
+        def sleep(waiter: Any, timeout: float | None) -> bool:
+            woken = real_sleep(waiter, timeout)
+            if threading.current_thread().name == "F" and waiter.handed:
+                lock.arm()
+            return woken
+
+        monkeypatch.setattr(ndb_sync.NdbClient, "_lead", lead)
+        monkeypatch.setattr(reader_role.ReaderRole, "sleep", staticmethod(sleep))
+        reconnects = "F" if handed_to == "reconnect" else ""
+        start = run_threads(client, "LFG", outcomes, reconnects=reconnects)
+        threads = [start("L")]
+        assert until(lambda: client._role.held)
+        threads.append(start("F"))
+        assert until(lambda: followers(client) == 1)
+        threads.append(start("G"))
+        assert until(lambda: followers(client) == 2)
+        release_leader.set()
+        for thread in threads:
+            thread.join(10)
+        assert outcomes == {"L": "ok", "F": "interrupted", "G": "ok"}
+        assert not client._role.held and not client._lock.locked()
+        monkeypatch.undo()
+        assert client.kv_get(("G", "L")) == {"G": 1, "L": 1}
+
+
+def test_an_interrupt_just_after_taking_the_role_lets_it_go(
+    server: MemoryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupt arriving in the step after a thread took the reader role (before it
+    reads) must not leave the role held by nobody: G, coming next, gets its reply."""
+    real_take = reader_role.ReaderRole.take
+    outcomes: dict[str, str] = {}
+
+    def take(self: reader_role.ReaderRole, *args: Any) -> bool:
+        taken = real_take(self, *args)
+        if taken and threading.current_thread().name == "X":
+            raise Interrupt
+        return taken
+
+    with ndb_sync.NdbClient(timeout=None) as client:
+        assert client.open(server.url)
+        monkeypatch.setattr(reader_role.ReaderRole, "take", take)
+        start = run_threads(client, "XG", outcomes)
+        start("X").join(10)
+        assert outcomes == {"X": "interrupted"}
+        assert not client._role.held
+        start("G").join(10)
+        assert outcomes["G"] == "ok"
+
+
+def test_an_interrupt_as_the_leader_lets_go_of_the_role_releases_it(
+    server: MemoryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leader's request is answered; the interrupt comes as it takes the lock to let go
+    of the role. The role must not stay held: G, coming next, gets its reply."""
+    real_lead = ndb_sync.NdbClient._lead
+    outcomes: dict[str, str] = {}
+
+    with ndb_sync.NdbClient(timeout=None) as client:
+        assert client.open(server.url)
+        lock = ArmableLock.install(client, monkeypatch)
+
+        def lead(self: ndb_sync.NdbClient, proto: Any, waiter: Any) -> None:
+            real_lead(self, proto, waiter)
+            if threading.current_thread().name == "X":
+                lock.arm()
+
+        monkeypatch.setattr(ndb_sync.NdbClient, "_lead", lead)
+        start = run_threads(client, "XG", outcomes)
+        start("X").join(10)
+        assert outcomes == {"X": "interrupted"}
+        assert not client._role.held
+        start("G").join(10)
+        assert outcomes["G"] == "ok"
