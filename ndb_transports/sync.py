@@ -126,6 +126,7 @@ class _Poller:
 
 
 _HAS_POLL = hasattr(select, "poll")
+_get_ident = threading.get_ident
 
 
 class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
@@ -145,24 +146,17 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
         self._waiters: dict[int, Waiter] = {}
         self._sock: socket.socket | None = None
         self._tls = False  # whether _sock is a TLS socket
-        # The socket a thread reads without the lock: if it is dropped meanwhile, that thread
-        # closes it (see _read).
+        # The sockets threads use without the lock, to wait and read (the reader role's holder)
+        # and to write (the writing thread, `_writer`, its thread's id): one dropped meanwhile
+        # stays open until the last of them is done with it (see `_close_if_unused`).
         self._reading_sock: socket.socket | None = None
+        self._writing_sock: socket.socket | None = None
+        self._writer: int | None = None
         self._poller: _Poller | None = None
-        self._writing = False  # a thread is writing the core's bytes without the lock
         # Written to wake the thread blocked in poll() for everyone (see _wake_reader).
         self._waker: tuple[socket.socket, socket.socket] | None = None
         self._keepalive: threading.Thread | None = None
         self._stop_keepalive = threading.Event()
-
-    def _sleep(self, seconds: float) -> None:
-        """Sleep ``seconds`` of the client's clock."""
-        clock = self._clock
-        if clock is None:
-            time.sleep(seconds)
-        else:
-            event = threading.Event()
-            clock.wait(seconds, event.wait, event.set)
 
     # -- the reader role ----------------------------------------------------------------------
 
@@ -275,11 +269,14 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
                     if proto.state is State.OPEN:
                         return
                     plan = proto.next_connect(self._now())
+                    delay = 0.0 if plan is None else plan.at - self._now()
+                    if delay > 0:
+                        self._role.enlist(waiter)  # a close wakes it (`_nap`)
                 if plan is None:
                     raise ClientClosedError("the client was closed", outcome_unknown=False)
-                delay = plan.at - self._now()
                 if delay > 0:
-                    self._sleep(delay)
+                    self._nap(waiter, delay)
+                    continue  # the plan again: a close may have woken it
                 self._connect(proto, plan.endpoint)
 
     # -- closing -------------------------------------------------------------------------------
@@ -384,30 +381,34 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
         """Queue the requests in the core (all or none), then write them, without the lock,
         unless another thread is writing (see `_claim_write`)."""
         seconds = self._timeout(timeout)
-        with self._lock:
-            now = self._now()
-            # A connection past its reply grace is given up before writing (as in _expire).
-            due = proto.next_deadline()
-            if due is not None and due <= now:
-                proto.handle_timeout(now)
-                self._process(proto)
-            if self._role.holder is None and proto.state is _OPEN:
-                # Nobody is reading: take what arrived meanwhile (a close, an EOF, a ping), so
-                # a request is not written to a connection that is already gone.
-                self._poll(proto)
-            deadline = None if seconds is None else now + seconds
-            if len(requests) == 1:
-                request_ids = [proto.submit(requests[0], deadline)]
-            else:
-                request_ids = proto.submit_many(requests, deadline)
-            for request_id, waiter in zip(request_ids, waiters, strict=True):
-                self._waiters[request_id] = waiter
-            # A TLS socket is written under the lock, here: OpenSSL does not support a write
-            # beside a read on one connection. A plain socket is written without the lock.
-            self._process(proto, flush=self._tls)
-            claimed = self._claim_write(proto)
-        if claimed is not None:
-            self._write_claimed(proto, *claimed)
+        lock = self._lock
+        try:
+            with lock:
+                now = self._now()
+                # A connection past its reply grace is given up before writing (as in _expire).
+                due = proto.next_deadline()
+                if due is not None and due <= now:
+                    proto.handle_timeout(now)
+                    self._process(proto)
+                if self._role.holder is None and proto.state is _OPEN:
+                    # Nobody is reading: take what arrived meanwhile (a close, an EOF, a ping),
+                    # so a request is not written to a connection that is already gone.
+                    self._poll(proto)
+                deadline = None if seconds is None else now + seconds
+                if len(requests) == 1:
+                    request_ids = [proto.submit(requests[0], deadline)]
+                else:
+                    request_ids = proto.submit_many(requests, deadline)
+                for request_id, waiter in zip(request_ids, waiters, strict=True):
+                    self._waiters[request_id] = waiter
+                self._process(proto, flush=False)
+                claimed = self._claim_write(proto)
+            if claimed is not None:
+                self._write_claimed(proto, *claimed)
+        except BaseException:
+            with lock:
+                self._interrupted_writer(proto)  # even just after it claimed the write
+            raise
         return request_ids
 
     def _wait_for(
@@ -475,28 +476,48 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
                 fresh = self._read(proto, sock, fresh)
             else:
                 fresh = False
-                self._reconnect_or_wait(proto)
+                self._reconnect_or_wait(proto, waiter)
 
-    def _reconnect_or_wait(self, proto: ClientProtocol) -> None:
-        """No connection: follow the core's reconnect plan, or wait for the next deadline."""
+    def _reconnect_or_wait(self, proto: ClientProtocol, waiter: Waiter) -> None:
+        """No connection: follow the core's reconnect plan, or wait for the next deadline (or
+        until ``waiter``'s request fails, or the client is closed)."""
         with self._lock:
-            plan = proto.next_connect(self._now())
-            deadline = proto.next_deadline()
-        now = self._now()
-        if plan is not None and plan.at <= now:
+            now = self._now()
+            plan = proto.next_connect(now)
+            if plan is not None and plan.at <= now:
+                nap = None
+            else:
+                deadline = proto.next_deadline()
+                wake = plan.at if plan is not None else deadline
+                if deadline is not None and (wake is None or deadline < wake):
+                    wake = deadline
+                if wake is None:
+                    # Nothing will ever happen: the core has failed every request already.
+                    self._process(proto)
+                    return
+                if waiter.done:
+                    return
+                # At most a second at a time: a request submitted meanwhile may have an
+                # earlier deadline.
+                nap = max(0.0, min(wake - now, 1.0))
+                self._role.enlist(waiter)  # its request's end wakes it (`_nap`)
+        if nap is None:
+            assert plan is not None
             self._connect(proto, plan.endpoint)
             return
-        wake = plan.at if plan is not None else deadline
-        if deadline is not None and (wake is None or deadline < wake):
-            wake = deadline
-        if wake is None:
-            # Nothing will ever happen: the core has failed every request already.
-            with self._lock:
-                self._process(proto)
-            return
-        self._sleep(max(0.0, min(wake - now, 1.0)))
+        self._nap(waiter, nap)
         with self._lock:
             self._expire(proto)
+
+    def _nap(self, waiter: Waiter, seconds: float) -> None:
+        """Holding the reader role, enlisted by the caller (under the lock, as it decided to
+        sleep): sleep ``seconds`` of the client's clock, or less if woken: by the end of the
+        waiter's request, or a change of the connection (a close: `ReaderRole.wake_all`). Never
+        woken by a hand-off: the role is already this thread's."""
+        role = self._role
+        role.doze(waiter, seconds)
+        with self._lock:
+            role.withdraw(waiter)
 
     def _read(self, proto: ClientProtocol, sock: socket.socket, fresh: bool) -> bool:
         """Holding the reader role: one read, fed to the core. Unless ``fresh`` (the last read
@@ -512,22 +533,25 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
         connection.
 
         Bytes read are fed to the core before anything else: if this thread is interrupted
-        (KeyboardInterrupt) between the read and the core, those bytes are lost, so the
-        connection is given up rather than left out of step."""
+        (KeyboardInterrupt) in or after the read before the core has them, those bytes are lost,
+        so the connection is given up rather than left out of step. An interrupt anywhere else
+        (the wait, most likely) leaves the connection alone, and never leaves ``sock`` marked
+        as being read."""
         lock = self._lock
-        with lock:
-            poller = self._poller
-            if poller is None or self._sock is not sock:
-                return False  # that connection was dropped meanwhile
-            tls = self._tls
-            wait = None
-            wait_first = not fresh and not (tls and sock.pending() > 0)  # type: ignore[attr-defined]
-            if wait_first:
-                due = proto.next_deadline()
-                if due is not None:
-                    wait = max(0.0, due - self._now())
-            self._reading_sock = sock
+        reading = False  # bytes may have left the socket that the core has not had
         try:
+            with lock:
+                poller = self._poller
+                if poller is None or self._sock is not sock:
+                    return False  # that connection was dropped meanwhile
+                tls = self._tls
+                wait = None
+                wait_first = not fresh and not (tls and sock.pending() > 0)  # type: ignore[attr-defined]
+                if wait_first:
+                    due = proto.next_deadline()
+                    if due is not None:
+                        wait = max(0.0, due - self._now())
+                self._reading_sock = sock
             if wait_first and not (
                 poller.readable(wait) if self._clock is None else self._readable(poller, wait)
             ):
@@ -538,7 +562,16 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
             if tls:
                 with lock:
                     return self._done_reading(sock) and self._recv(proto, sock)
+            reading = True
             data = sock.recv(READ_SIZE)
+            with lock:
+                claimed = None
+                if self._done_reading(sock):
+                    self._feed(proto, data, flush=False)
+                    claimed = self._claim_write(proto)  # a pong, say: written without the lock
+                reading = False
+            if claimed is not None:
+                self._write_claimed(proto, *claimed)
         except (BlockingIOError, InterruptedError):
             with lock:
                 self._done_reading(sock)
@@ -551,25 +584,11 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
             return False
         except BaseException:
             with lock:
-                self._done_reading(sock)
+                if self._done_reading(sock) and reading:
+                    proto.connection_lost(None, self._now())
+                    self._process(proto)
+                self._interrupted_writer(proto)  # even just after it claimed the write
             raise
-        fed = False
-        try:
-            with lock:
-                fed = True
-                claimed = None
-                if self._done_reading(sock):
-                    self._feed(proto, data, flush=False)
-                    claimed = self._claim_write(proto)  # a pong, say: written without the lock
-        except BaseException:
-            if not fed:  # interrupted before the core had the bytes: they are lost
-                with lock:
-                    if self._done_reading(sock):
-                        proto.connection_lost(None, self._now())
-                        self._process(proto)
-            raise
-        if claimed is not None:
-            self._write_claimed(proto, *claimed)
         return len(data) == READ_SIZE
 
     def _done_reading(self, sock: socket.socket) -> bool:
@@ -581,8 +600,19 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
         self._reading_sock = None
         if self._sock is sock:
             return True
-        sock.close()
+        self._close_if_unused(sock)
         return False
+
+    def _close_if_unused(self, sock: socket.socket) -> None:
+        """Under the lock: close ``sock`` if it is no longer the connection's and no thread
+        reads or writes it without the lock. A dropped socket is closed by the last of them to
+        let go of it (`_drop_socket`, `_done_reading`, `_done_writing`): closed earlier, its file
+        descriptor could be reused by a new connection (the reconnection's) under a wait, a read
+        or a write that already took it, and an old request would go out on the new connection
+        (a silent resend)."""
+        in_use = (self._sock, self._reading_sock, self._writing_sock)
+        if sock not in in_use:
+            sock.close()
 
     def _readable(self, poller: _Poller, timeout: float | None) -> bool:
         """`_Poller.readable` on the client's VirtualClock: a move of the clock wakes it."""
@@ -671,7 +701,7 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
         what keeps frames in FIFO order when several threads submit at once.
         """
         while True:
-            if flush and not self._writing and proto.has_data_to_send:
+            if flush and self._writer is None and proto.has_data_to_send:
                 data = proto.data_to_send()
                 sock = self._sock
                 if sock is not None:
@@ -698,20 +728,32 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
             self._dispatch(events)
 
     def _claim_write(self, proto: ClientProtocol) -> tuple[bytes, socket.socket | None] | None:
-        """Under the lock: become the writing thread and take the core's bytes (and the socket
-        they are for), unless another thread is writing (it takes these bytes too before it
-        stops) or there is nothing to write. Pass what it returns to `_write_claimed`."""
-        if self._writing or not proto.has_data_to_send:
+        """Under the lock: who writes what the core wants sent, and how. The one place that
+        decides whether bytes may be written without the lock:
+
+        * nobody now, if there is nothing to write or another thread is writing (it takes these
+          bytes too before it stops);
+        * this thread, here, under the lock, for a TLS socket: OpenSSL does not support a
+          write beside a read on one connection (its reads are under the lock too);
+        * otherwise this thread becomes the writing thread: it gets the bytes and the socket
+          they are for, to pass to `_write_claimed`, which writes them without the lock."""
+        if self._writer is not None or not proto.has_data_to_send:
             return None
-        self._writing = True
-        return proto.data_to_send(), self._sock
+        if self._tls:
+            self._process(proto)
+            return None
+        self._writer = _get_ident()
+        sock = self._writing_sock = self._sock
+        return proto.data_to_send(), sock
 
     def _write_claimed(
         self, proto: ClientProtocol, data: bytes, sock: socket.socket | None
     ) -> None:
         """As the writing thread, without the lock: write, then whatever other threads queued
         meanwhile, until the core has nothing more; several threads' requests leave in one
-        write. The lock is only taken between writes, so replies are read meanwhile."""
+        write. The lock is only taken between writes, so replies are read meanwhile; each
+        further write is claimed again (`_claim_write`): on a TLS socket, after a reconnection
+        within a mixed pool, it is written under the lock."""
         lock = self._lock
         try:
             while True:
@@ -721,32 +763,45 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
                     except OSError as exc:
                         with lock:
                             if self._sock is sock:
-                                self._writing = False
+                                self._done_writing(sock)
                                 proto.connection_lost(exc, self._now())
                                 self._process(proto)
                                 return
                         # That connection was dropped meanwhile; its bytes went with it.
                 with lock:
-                    if not proto.has_data_to_send:
-                        self._writing = False
+                    if sock is self._sock and not proto.has_data_to_send:  # the usual end
+                        self._writer = self._writing_sock = None
                         return
-                    if self._tls:
-                        # A TLS socket (after a reconnection within a mixed pool) is written
-                        # under the lock only: `_process` does that.
-                        self._writing = False
-                        self._process(proto)
-                        return
-                    data = proto.data_to_send()
-                    sock = self._sock
+                    self._done_writing(sock)
+                    claimed = self._claim_write(proto)
+                if claimed is None:
+                    return
+                data, sock = claimed
         except BaseException:
-            # KeyboardInterrupt mid-write: the bytes taken from the core (other threads'
-            # requests too) may be lost or cut, so that connection is no longer in step.
             with lock:
-                self._writing = False
-                if sock is not None and self._sock is sock:
-                    proto.connection_lost(None, self._now())
-                    self._process(proto)
+                self._interrupted_writer(proto)
             raise
+
+    def _done_writing(self, sock: socket.socket | None) -> None:
+        """Under the lock: the writing thread stops; ``sock``, the socket it wrote, is closed
+        now if it was dropped meanwhile (`_close_if_unused`)."""
+        self._writer = None
+        self._writing_sock = None
+        if sock is not None and sock is not self._sock:
+            self._close_if_unused(sock)
+
+    def _interrupted_writer(self, proto: ClientProtocol) -> None:
+        """Under the lock, when a thread is interrupted (KeyboardInterrupt, at any step): if it
+        is the writing thread, the bytes it took from the core (other threads' requests too)
+        may be lost or cut, so their connection is given up (nothing is sent again), and the
+        writing is free for another thread."""
+        if self._writer != _get_ident():
+            return
+        sock = self._writing_sock
+        self._done_writing(sock)
+        if sock is not None and self._sock is sock:
+            proto.connection_lost(None, self._now())
+            self._process(proto)
 
     # -- keepalive -----------------------------------------------------------------------------
 
@@ -822,5 +877,4 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
             # shutdown() first: it wakes a thread blocked in recv() on this socket.
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            if sock is not self._reading_sock:  # otherwise the reading thread closes it
-                sock.close()
+            self._close_if_unused(sock)  # or the last thread using it without the lock will

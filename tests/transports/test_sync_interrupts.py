@@ -41,13 +41,36 @@ def interrupt_next_write(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ndb_sync, "_write", write_once_interrupted)
 
 
+def interrupt_just_after_the_next_claim(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next thread to claim the lock-free write of the core's bytes is interrupted in the
+    step after (it holds the claim and the bytes, and has written nothing)."""
+    real_claim = ndb_sync.NdbClient._claim_write
+    armed = [True]
+
+    def claim_then_interrupted(self: ndb_sync.NdbClient, proto: Any) -> Any:
+        claimed = real_claim(self, proto)
+        if claimed is not None and armed[0]:
+            armed[0] = False
+            raise Interrupt
+        return claimed
+
+    monkeypatch.setattr(ndb_sync.NdbClient, "_claim_write", claim_then_interrupted)
+
+
+@pytest.mark.parametrize("where", ["in the write", "just after claiming it"])
 def test_an_interrupted_write_fails_the_connection_and_later_requests_get_their_own_replies(
-    server: MemoryServer, monkeypatch: pytest.MonkeyPatch
+    server: MemoryServer, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
+    """Interrupted in its write, or before it (just after it took the bytes and the right to
+    write them): the connection is given up, and the writing is not left claimed by a thread
+    that will never write (every later request would wait for it)."""
     with ndb_sync.NdbClient(timeout=10.0) as client:
         assert client.open(server.url)
         client.kv_set({"a": 1, "b": 2})
-        interrupt_next_write(monkeypatch)
+        if where == "in the write":
+            interrupt_next_write(monkeypatch)
+        else:
+            interrupt_just_after_the_next_claim(monkeypatch)
         with pytest.raises(Interrupt):
             client.kv_set({"x": 1})  # taken from the core, never written
         # The connection was given up (its bytes were lost), so the next requests are not

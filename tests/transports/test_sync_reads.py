@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 import ndb_transports.sync as ndb_sync
-from ndb_proto.errors import ConnectionLostError
+from ndb_proto.errors import ClientClosedError, ConnectionLostError
 from ndb_proto.reconnect import Backoff
 from ndb_server import MemoryServer
 from ndb_server.thread import ServerThread
+from ndb_transports.clock import VirtualClock
 from tests.transports.proxy import C2S, OP_CLOSE, OP_PONG, Proxy
 
 
@@ -92,6 +93,57 @@ def test_a_socket_dropped_while_read_without_the_lock_is_closed_by_its_reader(
         assert len(proxy.accepted) == 2
 
 
+def test_a_socket_dropped_while_written_without_the_lock_stays_open_until_its_writer_is_done(
+    ndb_server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """W writes its request without the lock; meanwhile R reconnects, which drops W's socket
+    and opens a new one. W's socket must stay open until W is done with it: closed, its
+    descriptor could be reused by the new connection, and W's write (whose descriptor the
+    system call reads without the lock) would put the old request on the new connection, a
+    silent resend. Once W is done, it closes the socket; its request fails with its outcome
+    unknown, and the new connection works."""
+    entered, release = threading.Event(), threading.Event()
+    real_write = ndb_sync._write
+    held: list[socket.socket] = []
+
+    def write(sock: socket.socket, data: bytes) -> None:
+        if threading.current_thread().name == "W" and not held:
+            held.append(sock)
+            entered.set()
+            release.wait(10)
+        real_write(sock, data)
+
+    with ndb_sync.NdbClient(timeout=10) as client:
+        assert client.open(ndb_server.url)
+        monkeypatch.setattr(ndb_sync, "_write", write)
+        outcome: dict[str, Any] = {}
+
+        def writer() -> None:
+            try:
+                client.kv_set({"w": 1})
+                outcome["W"] = "answered"
+            except ConnectionLostError as exc:
+                outcome["W"] = exc
+
+        w = threading.Thread(target=writer, name="W")
+        w.start()
+        assert entered.wait(10)
+        (old,) = held
+        r = threading.Thread(target=client.reconnect, name="R")
+        r.start()
+        assert until(lambda: client._sock is not None and client._sock is not old)
+        assert old.fileno() >= 0  # dropped, but open while W may still write it
+        release.set()
+        w.join(10)
+        r.join(10)
+        assert not w.is_alive() and not r.is_alive()
+        assert old.fileno() < 0  # closed by W, the last to use it
+        assert isinstance(outcome["W"], ConnectionLostError)
+        assert outcome["W"].outcome_unknown is True
+        assert client.kv_set({"a": 1}) is None
+        assert client.kv_get(key="a") == 1
+
+
 def until(predicate: Any, timeout: float = 10.0) -> bool:
     tick = threading.Event()
     for _ in range(int(timeout / 0.01)):
@@ -123,21 +175,51 @@ def test_the_reading_thread_answers_a_ping_while_its_reply_is_awaited(proxy: Pro
         assert len(proxy.accepted) == 1
 
 
+class InterruptingExit:
+    """The client's lock, whose release at the end of the block in which a reading thread
+    marked its socket as being read raises `Interrupt` (once): an interrupt arriving in the
+    step just after that block, before the wait."""
+
+    def __init__(self, client: ndb_sync.NdbClient) -> None:
+        self.client = client
+        self.lock = client._lock
+        self.armed = True
+
+    def __enter__(self) -> bool:
+        return bool(self.lock.__enter__())
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.__exit__(*exc)
+        if self.armed and self.client._reading_sock is not None and not any(exc):
+            self.armed = False
+            raise Interrupt
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.lock, name)
+
+
+@pytest.mark.parametrize("where", ["in the wait", "before the wait"])
 def test_an_interrupt_while_waiting_without_the_lock_leaves_nothing_behind(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
+    """The reading thread is interrupted as it waits for its reply without the lock (or in
+    the step before): the socket is no longer marked as being read (a later close closes it),
+    the role is free, and the connection stays in step."""
     with MemoryServer() as server, ndb_sync.NdbClient(timeout=10) as client:
         assert client.open(server.url)
-        real = ndb_sync._Poller.readable
-        armed = [True]
+        if where == "in the wait":
+            real = ndb_sync._Poller.readable
+            armed = [True]
 
-        def interrupted(self: ndb_sync._Poller, timeout: float | None) -> bool:
-            if armed[0] and timeout != 0:  # the wait for a reply, not the look before writing
-                armed[0] = False
-                raise Interrupt
-            return real(self, timeout)
+            def interrupted(self: ndb_sync._Poller, timeout: float | None) -> bool:
+                if armed[0] and timeout != 0:  # the wait for a reply, not the look before writing
+                    armed[0] = False
+                    raise Interrupt
+                return real(self, timeout)
 
-        monkeypatch.setattr(ndb_sync._Poller, "readable", interrupted)
+            monkeypatch.setattr(ndb_sync._Poller, "readable", interrupted)
+        else:
+            monkeypatch.setattr(client, "_lock", InterruptingExit(client))
         with pytest.raises(Interrupt):
             client.kv_set({"x": 1})
         assert client._reading_sock is None
@@ -258,12 +340,43 @@ def test_an_interrupt_between_a_read_and_the_core_gives_the_connection_up(
         assert client.kv_count() == 3
 
 
+class WatchedClock(VirtualClock):
+    """A VirtualClock that tells which threads wait on it, and until when."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting: dict[str, float | None] = {}
+
+    def wait(self, timeout: float | None, *args: Any, **kwargs: Any) -> Any:
+        name = threading.current_thread().name
+        self.waiting[name] = None if timeout is None else self.current_time() + timeout
+        try:
+            return super().wait(timeout, *args, **kwargs)
+        finally:
+            del self.waiting[name]
+
+    def sleeps_until_later(self, names: tuple[str, ...]) -> bool:
+        """Whether one of the threads ``names`` waits until a time still ahead."""
+        now = self.current_time()
+        return any(
+            until is not None and until > now
+            for name, until in list(self.waiting.items())
+            if name in names
+        )
+
+
 def test_threads_waiting_without_a_timeout_sleep_through_the_reconnect_backoff() -> None:
     """The server is gone; requests without a timeout wait while the client reconnects with a
     backoff: the thread that leads sleeps until the next attempt instead of asking the core
-    for its plan in a loop."""
+    for its plan in a loop. The clock moves only when the test moves it, and only once a
+    requesting thread sleeps until a later time: a leader asking in a loop would ask again
+    and again at one instant (and never sleep). Closing wakes every one of them, the leader
+    asleep in the backoff too (on this clock, nothing else would)."""
+    clock = WatchedClock()
     server = ServerThread().__enter__()
-    client = ndb_sync.NdbClient(timeout=None, backoff=Backoff(initial=5.0, maximum=5.0))
+    backoff = Backoff(initial=3.0, maximum=3.0, jitter=0.0)
+    client = ndb_sync.NdbClient(timeout=None, backoff=backoff, clock=clock)
+    names = tuple(f"T{i}" for i in range(4))
     threads: list[threading.Thread] = []
     try:
         assert client.open(server.url)
@@ -271,7 +384,7 @@ def test_threads_waiting_without_a_timeout_sleep_through_the_reconnect_backoff()
         proto = client._proto
         assert proto is not None
         real = proto.next_connect
-        asked = []
+        asked: list[float] = []
 
         def next_connect(now: float) -> Any:
             asked.append(now)
@@ -286,14 +399,43 @@ def test_threads_waiting_without_a_timeout_sleep_through_the_reconnect_backoff()
             except ConnectionLostError as exc:
                 outcome.append(exc)
 
-        threads.extend(threading.Thread(target=call) for _ in range(4))
+        threads.extend(threading.Thread(target=call, name=name) for name in names)
         for thread in threads:
             thread.start()
-        assert until(lambda: len(asked) >= 2)
-        threading.Event().wait(0.5)  # meanwhile, the plan says: wait about 5 s
-        assert len(asked) < 20
+        for _ in range(7):  # past two attempts after the first
+            assert until(lambda: clock.sleeps_until_later(names))
+            now = clock.current_time()
+            assert 1 <= asked.count(now) <= 3  # looked once (twice around an attempt), then slept
+            clock.advance(1.0)
+        assert until(lambda: clock.sleeps_until_later(names))
+        assert max(asked) == clock.current_time() == 7.0
     finally:
         client.close()
         for thread in threads:
             thread.join(10)
     assert len(outcome) == 4  # closing fails every waiting request
+
+
+def test_closing_wakes_a_reconnect_asleep_in_the_backoff() -> None:
+    clock = WatchedClock()
+    server = ServerThread().__enter__()
+    client = ndb_sync.NdbClient(backoff=Backoff(initial=3.0, maximum=3.0), clock=clock)
+    outcome: list[BaseException] = []
+
+    def reconnect() -> None:
+        try:
+            client.reconnect()
+        except ClientClosedError as exc:
+            outcome.append(exc)
+
+    r = threading.Thread(target=reconnect, name="R")
+    try:
+        assert client.open(server.url)
+        server.stop()
+        r.start()
+        assert until(lambda: clock.sleeps_until_later(("R",)))
+    finally:
+        client.close()
+        r.join(10)
+    assert not r.is_alive()
+    assert len(outcome) == 1
