@@ -286,49 +286,37 @@ def test_an_interrupt_as_a_handed_over_thread_takes_the_lock_passes_the_role_on(
         assert client.kv_get(("G", "L")) == {"G": 1, "L": 1}
 
 
-def test_an_interrupt_just_after_taking_the_role_lets_it_go(
-    server: MemoryServer, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("where", ["just after taking it", "as it lets go of it"])
+def test_an_interrupt_of_the_leader_leaves_the_role_free(
+    server: MemoryServer, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
-    """An interrupt arriving in the step after a thread took the reader role (before it
-    reads) must not leave the role held by nobody: G, coming next, gets its reply."""
-    real_take = reader_role.ReaderRole.take
-    outcomes: dict[str, str] = {}
-
-    def take(self: reader_role.ReaderRole, *args: Any) -> bool:
-        taken = real_take(self, *args)
-        if taken and threading.current_thread().name == "X":
-            raise Interrupt
-        return taken
-
-    with ndb_sync.NdbClient(timeout=None) as client:
-        assert client.open(server.url)
-        monkeypatch.setattr(reader_role.ReaderRole, "take", take)
-        start = run_threads(client, "XG", outcomes)
-        start("X").join(10)
-        assert outcomes == {"X": "interrupted"}
-        assert not client._role.held
-        start("G").join(10)
-        assert outcomes["G"] == "ok"
-
-
-def test_an_interrupt_as_the_leader_lets_go_of_the_role_releases_it(
-    server: MemoryServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The leader's request is answered; the interrupt comes as it takes the lock to let go
-    of the role. The role must not stay held: G, coming next, gets its reply."""
-    real_lead = ndb_sync.NdbClient._lead
+    """X takes the reader role, and is interrupted in the step just after (before it reads),
+    or, its request answered, as it takes the lock to let go of the role. The role must not
+    stay held by nobody: G, coming next, gets its reply."""
     outcomes: dict[str, str] = {}
 
     with ndb_sync.NdbClient(timeout=None) as client:
         assert client.open(server.url)
-        lock = ArmableLock.install(client, monkeypatch)
+        if where == "just after taking it":
+            real_take = reader_role.ReaderRole.take
 
-        def lead(self: ndb_sync.NdbClient, proto: Any, waiter: Any) -> None:
-            real_lead(self, proto, waiter)
-            if threading.current_thread().name == "X":
-                lock.arm()
+            def take(self: reader_role.ReaderRole, *args: Any) -> bool:
+                taken = real_take(self, *args)
+                if taken and threading.current_thread().name == "X":
+                    raise Interrupt
+                return taken
 
-        monkeypatch.setattr(ndb_sync.NdbClient, "_lead", lead)
+            monkeypatch.setattr(reader_role.ReaderRole, "take", take)
+        else:
+            lock = ArmableLock.install(client, monkeypatch)
+            real_lead = ndb_sync.NdbClient._lead
+
+            def lead(self: ndb_sync.NdbClient, proto: Any, waiter: Any) -> None:
+                real_lead(self, proto, waiter)
+                if threading.current_thread().name == "X":
+                    lock.arm()
+
+            monkeypatch.setattr(ndb_sync.NdbClient, "_lead", lead)
         start = run_threads(client, "XG", outcomes)
         start("X").join(10)
         assert outcomes == {"X": "interrupted"}

@@ -43,6 +43,22 @@ def hold_the_reader(monkeypatch: pytest.MonkeyPatch, name: str) -> tuple[Any, An
     return entered, release
 
 
+def start_setting(client: ndb_sync.NdbClient, name: str, outcome: dict[str, Any]) -> Any:
+    """A thread called ``name`` setting a key: its outcome ("answered", or the
+    ConnectionLostError) lands in ``outcome[name]``. Returns the thread, started."""
+
+    def run() -> None:
+        try:
+            client.kv_set({name: 1})
+            outcome[name] = "answered"
+        except ConnectionLostError as exc:
+            outcome[name] = exc
+
+    thread = threading.Thread(target=run, name=name)
+    thread.start()
+    return thread
+
+
 @pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
 def test_a_socket_dropped_while_read_without_the_lock_is_closed_by_its_reader(
     request: pytest.FixtureRequest, tls: bool, monkeypatch: pytest.MonkeyPatch
@@ -61,16 +77,7 @@ def test_a_socket_dropped_while_read_without_the_lock_is_closed_by_its_reader(
         entered, release = hold_the_reader(monkeypatch, "R")
         proxy.stall()  # R's reply must not come before W's write fails
         outcome: dict[str, Any] = {}
-
-        def reader() -> None:
-            try:
-                client.kv_set({"r": 1})
-                outcome["R"] = "answered"
-            except ConnectionLostError as exc:
-                outcome["R"] = exc
-
-        r = threading.Thread(target=reader, name="R")
-        r.start()
+        r = start_setting(client, "R", outcome)
         assert entered.wait(10)
 
         def broken_write(sock: Any, data: bytes) -> None:
@@ -117,16 +124,7 @@ def test_a_socket_dropped_while_written_without_the_lock_stays_open_until_its_wr
         assert client.open(ndb_server.url)
         monkeypatch.setattr(ndb_sync, "_write", write)
         outcome: dict[str, Any] = {}
-
-        def writer() -> None:
-            try:
-                client.kv_set({"w": 1})
-                outcome["W"] = "answered"
-            except ConnectionLostError as exc:
-                outcome["W"] = exc
-
-        w = threading.Thread(target=writer, name="W")
-        w.start()
+        w = start_setting(client, "W", outcome)
         assert entered.wait(10)
         (old,) = held
         r = threading.Thread(target=client.reconnect, name="R")
