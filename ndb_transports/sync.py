@@ -171,11 +171,20 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
                     return
                 role.enlist(waiter)
                 timeout = self._until_deadline(proto)
-            role.doze(waiter, timeout)
-            with self._lock:
-                role.withdraw(waiter)
-                if role.holder is not None:
-                    self._expire(proto)  # the holder may be stuck: deadlines are everyone's
+            self._follow(proto, waiter, timeout)
+
+    def _follow(self, proto: ClientProtocol, waiter: Waiter, timeout: float | None) -> None:
+        """Enlisted by the caller (under the lock, as it decided to sleep): sleep ``timeout``
+        seconds of the client's clock (None: no limit), or less if woken (the role handed to
+        this thread, the end of ``waiter``'s request, a change of the connection: a close);
+        then act on deadlines that passed meanwhile: the holder of the role may be stuck, or
+        this thread holds it and slept through a backoff. Deadlines are everyone's."""
+        role = self._role
+        role.doze(waiter, timeout)
+        with self._lock:
+            role.withdraw(waiter)
+            if role.holder is not None:
+                self._expire(proto)
 
     def _until_deadline(self, proto: ClientProtocol) -> float | None:
         deadline = proto.next_deadline()
@@ -271,11 +280,11 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
                     plan = proto.next_connect(self._now())
                     delay = 0.0 if plan is None else plan.at - self._now()
                     if delay > 0:
-                        self._role.enlist(waiter)  # a close wakes it (`_nap`)
+                        self._role.enlist(waiter)  # a close wakes it
                 if plan is None:
                     raise ClientClosedError("the client was closed", outcome_unknown=False)
                 if delay > 0:
-                    self._nap(waiter, delay)
+                    self._follow(proto, waiter, delay)
                     continue  # the plan again: a close may have woken it
                 self._connect(proto, plan.endpoint)
 
@@ -310,10 +319,14 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
                         break
                     sock = self._sock
                     lead = role.holder is waiter or role.take(waiter)
+                    if not lead:
+                        role.enlist(waiter)
+                        timeout = self._until_deadline(proto)
                 if not lead:
-                    # Another thread reads (until its own request fails): follow it, and take
-                    # over when it lets go. Deadlines are everyone's: the close timeout too.
-                    self._take_role(proto, waiter)
+                    # Another thread reads (until its own request fails): follow it, and look
+                    # again when woken (it let go, or the connection closed) or at the next
+                    # deadline (deadlines are everyone's: the close timeout too).
+                    self._follow(proto, waiter, timeout)
                 elif sock is None:
                     with self._lock:
                         proto.connection_lost(None, self._now())
@@ -500,24 +513,12 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
                 # At most a second at a time: a request submitted meanwhile may have an
                 # earlier deadline.
                 nap = max(0.0, min(wake - now, 1.0))
-                self._role.enlist(waiter)  # its request's end wakes it (`_nap`)
+                self._role.enlist(waiter)  # its request's end (or a close) wakes it
         if nap is None:
             assert plan is not None
             self._connect(proto, plan.endpoint)
             return
-        self._nap(waiter, nap)
-        with self._lock:
-            self._expire(proto)
-
-    def _nap(self, waiter: Waiter, seconds: float) -> None:
-        """Holding the reader role, enlisted by the caller (under the lock, as it decided to
-        sleep): sleep ``seconds`` of the client's clock, or less if woken: by the end of the
-        waiter's request, or a change of the connection (a close: `ReaderRole.wake_all`). Never
-        woken by a hand-off: the role is already this thread's."""
-        role = self._role
-        role.doze(waiter, seconds)
-        with self._lock:
-            role.withdraw(waiter)
+        self._follow(proto, waiter, nap)
 
     def _read(self, proto: ClientProtocol, sock: socket.socket, fresh: bool) -> bool:
         """Holding the reader role: one read, fed to the core. Unless ``fresh`` (the last read

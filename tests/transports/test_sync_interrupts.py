@@ -13,7 +13,7 @@ import pytest
 
 import ndb_transports._reader_role as reader_role
 import ndb_transports.sync as ndb_sync
-from ndb_proto.errors import ConnectionLostError
+from ndb_proto.errors import ClientClosedError, ConnectionLostError
 from ndb_server import MemoryServer
 
 
@@ -323,3 +323,61 @@ def test_an_interrupt_of_the_leader_leaves_the_role_free(
         assert not client._role.held
         start("G").join(10)
         assert outcomes["G"] == "ok"
+
+
+def test_an_interrupt_as_a_closing_thread_is_handed_the_role_passes_it_to_the_next_closer(
+    server: MemoryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """L holds the reader role (its request answered, it keeps it a while); F closes the client
+    and G waits for the close to finish, both following L. L lets go: the role goes to F,
+    whose first lock acquisition after waking is interrupted. G must take over and finish the
+    close (nothing else would: the closing threads do not poll)."""
+    release_leader = threading.Event()
+    real_lead = ndb_sync.NdbClient._lead
+    real_sleep = reader_role.ReaderRole.sleep
+    outcomes: dict[str, str] = {}
+
+    with ndb_sync.NdbClient(timeout=None) as client:
+        assert client.open(server.url)
+        lock = ArmableLock.install(client, monkeypatch)
+
+        def lead(self: ndb_sync.NdbClient, proto: Any, waiter: Any) -> None:
+            real_lead(self, proto, waiter)
+            if threading.current_thread().name == "L":
+                release_leader.wait(10)  # keep the role until F and G sleep
+
+        def sleep(waiter: Any, timeout: float | None) -> bool:
+            woken = real_sleep(waiter, timeout)
+            if threading.current_thread().name == "F" and waiter.handed:
+                lock.arm()
+            return woken
+
+        monkeypatch.setattr(ndb_sync.NdbClient, "_lead", lead)
+        monkeypatch.setattr(reader_role.ReaderRole, "sleep", staticmethod(sleep))
+
+        def run(name: str, call: Any) -> threading.Thread:
+            def target() -> None:
+                try:
+                    call()
+                    outcomes[name] = "ok"
+                except Interrupt:
+                    outcomes[name] = "interrupted"
+                except ClientClosedError:
+                    outcomes[name] = "closed"
+
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            return thread
+
+        threads = [run("L", lambda: client.kv_set({"L": 1}))]
+        assert until(lambda: client._role.held)
+        threads.append(run("F", client.close))
+        assert until(lambda: followers(client) == 1)
+        threads.append(run("G", client.wait_closed))
+        assert until(lambda: followers(client) == 2)
+        release_leader.set()
+        for thread in threads:
+            thread.join(10)
+        assert outcomes == {"L": "ok", "F": "interrupted", "G": "ok"}
+        assert not client.is_connected()
+        assert not client._role.held and not client._lock.locked()
