@@ -203,11 +203,15 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
         proto = self._new_protocol(uris)
         if self._proto is not None:
             self.close_and_wait()
-        with self._lock:
-            self._proto = proto
-        waiter = self._role.waiter()
-        with self._role.taking_part(waiter):
-            self._take_role(proto, waiter)
+        role = self._role
+        waiter = role.waiter()
+        with role.taking_part(waiter):
+            with self._lock:
+                self._proto = proto
+                # In the same hold: no thread may start connecting it for a request first.
+                taken = role.take(waiter)
+            if not taken:
+                self._take_role(proto, waiter)
             # The first round: the core says when every server has been tried once.
             while True:
                 with self._lock:
@@ -267,12 +271,15 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
         """Drop the current connection (if any) and return once a new one is open. Requests in
         flight on the old connection fail with their outcome unknown."""
         proto = self._require_protocol()
-        with self._lock:
-            proto.reconnect(self._now())
-            self._process(proto)
-        waiter = self._role.waiter()
-        with self._role.taking_part(waiter):
-            self._take_role(proto, waiter)
+        role = self._role
+        waiter = role.waiter()
+        with role.taking_part(waiter):
+            with self._lock:
+                proto.reconnect(self._now())
+                self._process(proto)
+                taken = role.take(waiter)
+            if not taken:
+                self._take_role(proto, waiter)
             while True:
                 with self._lock:
                     if proto.state is State.OPEN:
@@ -280,7 +287,7 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
                     plan = proto.next_connect(self._now())
                     delay = 0.0 if plan is None else plan.at - self._now()
                     if delay > 0:
-                        self._role.enlist(waiter)  # a close wakes it
+                        role.enlist(waiter)  # a close wakes it
                 if plan is None:
                     raise ClientClosedError("the client was closed", outcome_unknown=False)
                 if delay > 0:
@@ -560,10 +567,10 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
                     self._done_reading(sock)
                     self._expire(proto)
                 return False
+            reading = True
             if tls:
                 with lock:
                     return self._done_reading(sock) and self._recv(proto, sock)
-            reading = True
             data = sock.recv(READ_SIZE)
             with lock:
                 claimed = None
