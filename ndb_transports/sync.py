@@ -759,9 +759,10 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
     ) -> None:
         """As the writing thread, without the lock: write, then whatever other threads queued
         meanwhile, until the core has nothing more; several threads' requests leave in one
-        write. The lock is only taken between writes, so replies are read meanwhile; each
-        further write is claimed again (`_claim_write`): on a TLS socket, after a reconnection
-        within a mixed pool, it is written under the lock."""
+        write. The lock is only taken between writes, so replies are read meanwhile. Bytes
+        for another socket than the one claimed (after a reconnection) are claimed again
+        (`_claim_write`): for a TLS socket, within a mixed pool, they are written under the
+        lock."""
         lock = self._lock
         try:
             while True:
@@ -777,9 +778,13 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
                                 return
                         # That connection was dropped meanwhile; its bytes went with it.
                 with lock:
-                    if sock is self._sock and not proto.has_data_to_send:  # the usual end
-                        self._writer = self._writing_sock = None
-                        return
+                    if sock is self._sock:  # still the connection's socket: the claim goes on
+                        if not proto.has_data_to_send:  # the usual end
+                            self._writer = self._writing_sock = None
+                            return
+                        data = proto.data_to_send()
+                        continue
+                    # A new connection (or none): claimed again, as for a first write.
                     self._done_writing(sock)
                     claimed = self._claim_write(proto)
                 if claimed is None:
