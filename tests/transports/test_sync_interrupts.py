@@ -238,6 +238,34 @@ def run_threads(
     return start
 
 
+def l_leads_then_f_is_interrupted_when_handed_the_role(
+    client: ndb_sync.NdbClient, monkeypatch: pytest.MonkeyPatch
+) -> tuple[threading.Event, threading.Event]:
+    """The thread called L, once its request is answered, keeps the reader role (the first
+    event returned is set then) until the second event is set; the thread called F, woken to
+    take the role over, is interrupted as it next takes the lock."""
+    release_leader, keeping = threading.Event(), threading.Event()
+    real_lead = ndb_sync.NdbClient._lead
+    real_sleep = reader_role.ReaderRole.sleep
+    lock = ArmableLock.install(client, monkeypatch)
+
+    def lead(self: ndb_sync.NdbClient, proto: Any, waiter: Any) -> None:
+        real_lead(self, proto, waiter)
+        if threading.current_thread().name == "L":
+            keeping.set()
+            release_leader.wait(10)  # keep the role until the others sleep
+
+    def sleep(waiter: Any, timeout: float | None) -> bool:
+        woken = real_sleep(waiter, timeout)
+        if threading.current_thread().name == "F" and waiter.handed:
+            lock.arm()
+        return woken
+
+    monkeypatch.setattr(ndb_sync.NdbClient, "_lead", lead)
+    monkeypatch.setattr(reader_role.ReaderRole, "sleep", staticmethod(sleep))
+    return keeping, release_leader
+
+
 @pytest.mark.parametrize("handed_to", ["request", "reconnect"])
 def test_an_interrupt_as_a_handed_over_thread_takes_the_lock_passes_the_role_on(
     server: MemoryServer, monkeypatch: pytest.MonkeyPatch, handed_to: str
@@ -247,32 +275,17 @@ def test_an_interrupt_as_a_handed_over_thread_takes_the_lock_passes_the_role_on(
     acquisition after waking is interrupted. The lock must not be left released by a thread
     that did not hold it, nor the role lost: G must still get its reply, though nothing has a
     deadline that would wake it."""
-    release_leader = threading.Event()
-    real_lead = ndb_sync.NdbClient._lead
-    real_sleep = reader_role.ReaderRole.sleep
     outcomes: dict[str, str] = {}
 
     with ndb_sync.NdbClient(timeout=None) as client:
         assert client.open(server.url)
-        lock = ArmableLock.install(client, monkeypatch)
-
-        def lead(self: ndb_sync.NdbClient, proto: Any, waiter: Any) -> None:
-            real_lead(self, proto, waiter)
-            if threading.current_thread().name == "L":
-                release_leader.wait(10)  # keep the role until F and G sleep
-
-        def sleep(waiter: Any, timeout: float | None) -> bool:
-            woken = real_sleep(waiter, timeout)
-            if threading.current_thread().name == "F" and waiter.handed:
-                lock.arm()
-            return woken
-
-        monkeypatch.setattr(ndb_sync.NdbClient, "_lead", lead)
-        monkeypatch.setattr(reader_role.ReaderRole, "sleep", staticmethod(sleep))
+        keeping, release_leader = l_leads_then_f_is_interrupted_when_handed_the_role(
+            client, monkeypatch
+        )
         reconnects = "F" if handed_to == "reconnect" else ""
         start = run_threads(client, "LFG", outcomes, reconnects=reconnects)
         threads = [start("L")]
-        assert until(lambda: client._role.held)
+        assert keeping.wait(10)  # answered: L only keeps the role
         threads.append(start("F"))
         assert until(lambda: followers(client) == 1)
         threads.append(start("G"))
@@ -332,28 +345,13 @@ def test_an_interrupt_as_a_closing_thread_is_handed_the_role_passes_it_to_the_ne
     and G waits for the close to finish, both following L. L lets go: the role goes to F,
     whose first lock acquisition after waking is interrupted. G must take over and finish the
     close (nothing else would: the closing threads do not poll)."""
-    release_leader = threading.Event()
-    real_lead = ndb_sync.NdbClient._lead
-    real_sleep = reader_role.ReaderRole.sleep
     outcomes: dict[str, str] = {}
 
     with ndb_sync.NdbClient(timeout=None) as client:
         assert client.open(server.url)
-        lock = ArmableLock.install(client, monkeypatch)
-
-        def lead(self: ndb_sync.NdbClient, proto: Any, waiter: Any) -> None:
-            real_lead(self, proto, waiter)
-            if threading.current_thread().name == "L":
-                release_leader.wait(10)  # keep the role until F and G sleep
-
-        def sleep(waiter: Any, timeout: float | None) -> bool:
-            woken = real_sleep(waiter, timeout)
-            if threading.current_thread().name == "F" and waiter.handed:
-                lock.arm()
-            return woken
-
-        monkeypatch.setattr(ndb_sync.NdbClient, "_lead", lead)
-        monkeypatch.setattr(reader_role.ReaderRole, "sleep", staticmethod(sleep))
+        keeping, release_leader = l_leads_then_f_is_interrupted_when_handed_the_role(
+            client, monkeypatch
+        )
 
         def run(name: str, call: Any) -> threading.Thread:
             def target() -> None:
@@ -370,7 +368,7 @@ def test_an_interrupt_as_a_closing_thread_is_handed_the_role_passes_it_to_the_ne
             return thread
 
         threads = [run("L", lambda: client.kv_set({"L": 1}))]
-        assert until(lambda: client._role.held)
+        assert keeping.wait(10)  # answered: L only keeps the role
         threads.append(run("F", client.close))
         assert until(lambda: followers(client) == 1)
         threads.append(run("G", client.wait_closed))
