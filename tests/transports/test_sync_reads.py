@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import ndb_transports._options as ndb_options
 import ndb_transports.sync as ndb_sync
 from ndb_proto.errors import ClientClosedError, ConnectionLostError
 from ndb_proto.reconnect import Backoff
@@ -138,6 +139,78 @@ def test_a_socket_dropped_while_written_without_the_lock_stays_open_until_its_wr
         assert old.fileno() < 0  # closed by W, the last to use it
         assert isinstance(outcome["W"], ConnectionLostError)
         assert outcome["W"].outcome_unknown is True
+        assert client.kv_set({"a": 1}) is None
+        assert client.kv_get(key="a") == 1
+
+
+class OwnedLock:
+    """The client's lock, telling which thread holds it."""
+
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock
+        self.owner: threading.Thread | None = None
+
+    def __enter__(self) -> bool:
+        entered = bool(self.lock.__enter__())
+        self.owner = threading.current_thread()
+        return entered
+
+    def __exit__(self, *exc: object) -> None:
+        self.owner = None
+        self.lock.__exit__(*exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.lock, name)
+
+
+def test_a_write_going_on_after_a_reconnection_to_tls_is_written_under_the_lock(
+    proxy: Proxy,
+    tls_proxy: Proxy,
+    client_ssl_context: ssl.SSLContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pool of a ws:// and a wss:// server. W writes to the plain connection without the
+    lock; meanwhile the plain server goes away and the client reconnects to the TLS one. The
+    bytes W finds queued when its write ends (the new connection's handshake) are for a TLS
+    socket: W writes them holding the lock (OpenSSL does not support a write beside a read on
+    one connection), never without it."""
+    # Without ssl=, wss:// verifies with the default context: here, one trusting the test CA.
+    monkeypatch.setattr(ndb_options, "_default_context", lambda: client_ssl_context)
+    backoff = Backoff(initial=0.01, maximum=0.01)
+    with ndb_sync.NdbClient(timeout=10, backoff=backoff) as client:
+        assert client.connect_pool([proxy.url, tls_proxy.url])
+        assert not client._tls
+        lock = OwnedLock(client._lock)
+        monkeypatch.setattr(client, "_lock", lock)
+        monkeypatch.setattr(client._role, "_lock", lock)
+        entered, release = threading.Event(), threading.Event()
+        real_write = ndb_sync._write
+        writes: list[tuple[bool, bool]] = []  # W's: (to a TLS socket, holding the lock)
+
+        def write(sock: socket.socket, data: bytes) -> None:
+            me = threading.current_thread()
+            if me.name == "W":
+                writes.append((isinstance(sock, ssl.SSLSocket), lock.owner is me))
+                if len(writes) == 1:
+                    entered.set()
+                    release.wait(10)
+            real_write(sock, data)
+
+        monkeypatch.setattr(ndb_sync, "_write", write)
+        outcome: dict[str, Any] = {}
+        w = start_setting(client, "W", outcome)
+        assert entered.wait(10)
+        proxy.stop()
+        r = threading.Thread(target=client.reconnect, name="R")
+        r.start()
+        assert until(lambda: client._tls)
+        release.set()
+        w.join(10)
+        r.join(10)
+        assert not w.is_alive() and not r.is_alive()
+        assert writes[0] == (False, False)  # its own request, to the plain socket
+        assert (True, True) in writes  # the handshake, to the TLS socket, under the lock
+        assert all(held for tls, held in writes if tls)
         assert client.kv_set({"a": 1}) is None
         assert client.kv_get(key="a") == 1
 
