@@ -46,6 +46,8 @@ _CLOSING = State.CLOSING
 WRITE_TIMEOUT = 30.0
 READ_SIZE = 65536
 """Bytes asked of one recv; a read that fills it is followed by another without waiting."""
+POLL_READS = 4
+"""At most this many reads when a thread looks at the socket without waiting (see `_poll`)."""
 KEEPALIVE_CHECK = 4.0
 """Seconds between idle checks of the socket. What bounds it is not NemesisDB's ping interval
 (164 s of silence) but the 16 s it then allows for the pong before dropping the connection:
@@ -660,7 +662,14 @@ class NdbClient(SyncClientKeywords, ClientBase, SyncCommands):
         sock, poller = self._sock, self._poller
         if sock is None or poller is None:
             return
-        if (self._tls and sock.pending() > 0) or poller.readable(0):  # type: ignore[attr-defined]
+        # More than one read when there is more: a server's idle ping can have the end of the
+        # stream right behind it, and a request written after only the ping would go onto a
+        # dropped connection (an unknown outcome for a request the server never saw).
+        for _ in range(POLL_READS):
+            if self._sock is not sock:
+                return  # the read found the connection gone
+            if not ((self._tls and sock.pending() > 0) or poller.readable(0)):  # type: ignore[attr-defined]
+                return
             self._recv(proto, sock)
 
     def _recv(self, proto: ClientProtocol, sock: socket.socket) -> bool:

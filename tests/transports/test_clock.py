@@ -435,3 +435,21 @@ def test_an_idle_sync_client_answers_the_servers_ping_and_keeps_its_connection()
             assert server.connection_count == 1
         assert client.kv_get(key="a") == 1
         assert server.connection_count == 1
+
+
+def test_a_sync_call_after_an_idle_drop_goes_out_on_a_new_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server pinged and then dropped an idle client before it could answer (one move of
+    the clock): the next call finds the end of the stream behind the ping before writing, so
+    its request goes out on a new connection instead of failing with an unknown outcome."""
+    monkeypatch.setattr(ndb_sync, "KEEPALIVE_CHECK", 1000.0)  # the call, not the keepalive, reads
+    clock = VirtualClock()
+    with (
+        ServerThread(clock=clock, idle_ping=10, idle_timeout=20) as server,
+        ndb_sync.NdbClient(clock=clock) as client,
+    ):
+        assert client.open(server.url)
+        client.kv_set({"a": 1})
+        clock.advance(25)  # pinged at 10, dropped at 20
+        assert client.kv_get(key="a") == 1
