@@ -427,7 +427,7 @@ class ClientProtocol(ProtocolKeywords):
             self._violation(now, f"the {name} reply's value is not an object", text)
             return False
         try:
-            self._pipeline.reply(name, body, len(text))
+            self._pipeline.reply(name, body)
         except RemoteProtocolError as exc:
             exc.data = text
             self._violation(now, str(exc), text, error=exc)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from ndb_proto.codec import encode
 
@@ -28,18 +28,52 @@ Body = dict[str, Any]
 OK = frozenset({Status.OK})
 
 
+ReplySize = Literal["fixed", "echoes request", "unbounded"]
+"""How large a command's reply can be, as the pipeline's window needs to know."""
+
+FIXED: ReplySize = "fixed"
+"""A reply of a fixed shape: a status, counts, flags, a token (`FIXED_REPLY_BOUND` bytes)."""
+ECHOES_REQUEST: ReplySize = "echoes request"
+"""A reply that repeats at most what its request sent (CONTAINS, SH_EXISTS, a dataset name)."""
+UNBOUNDED: ReplySize = "unbounded"
+"""A reply that carries stored data (GET, KEYS, FIND): its size is known only once read."""
+
+FIXED_REPLY_BOUND = 512
+"""Bytes a reply of a fixed shape takes at most in the server's output, frame header included.
+
+The widest is SH_INFO of an expiring session with every number at its widest (about 260 bytes).
+"""
+ECHO_FACTOR = 6
+"""Bytes a reply may spend on each byte of its request that it repeats: a string's character
+written as ``\\uXXXX`` by the server takes 6 bytes where our request may have spent 1."""
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
-    """One wire command: its name, reply name, success statuses, and whether its reply is
-    always small (a status and a count) or can be as large as the data it returns."""
+    """One wire command: its name, reply name, success statuses, and how large its reply can be
+    (``reply``: `FIXED`, `ECHOES_REQUEST` or `UNBOUNDED`).
+
+    NemesisDB silently discards a reply once 128 KiB of its output to a connection is unread;
+    the pipeline only writes a request when the replies ahead of it are known to fit, so the
+    size class of every reply is declared here, from the protocol reference.
+    """
 
     name: str
     success: frozenset[int] = OK
-    small_reply: bool = True
+    reply: ReplySize = FIXED
     rsp: str = field(init=False)
+    reply_bound: int = field(init=False)
+    """The constant part of the reply's size bound in bytes; -1 when the reply is unbounded."""
+    reply_per_request_byte: int = field(init=False)
+    """What each byte of the request adds to the bound (0 unless the reply echoes the request)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rsp", self.name + "_RSP")
+        object.__setattr__(
+            self, "reply_bound", -1 if self.reply == UNBOUNDED else FIXED_REPLY_BOUND
+        )
+        per_byte = ECHO_FACTOR if self.reply == ECHOES_REQUEST else 0
+        object.__setattr__(self, "reply_per_request_byte", per_byte)
 
     def request(self, params: Mapping[str, Any], result: Callable[[Body], T]) -> Request[T]:
         """Encode ``{name: params}``; a string that is not valid Unicode is refused by name.
@@ -79,36 +113,38 @@ class Request(Generic[T]):
 
 KV_SET = Command("KV_SET")
 KV_ADD = Command("KV_ADD")
-KV_GET = Command("KV_GET", small_reply=False)
+KV_GET = Command("KV_GET", reply=UNBOUNDED)
 KV_RMV = Command("KV_RMV")
 KV_CLEAR = Command("KV_CLEAR")
 KV_COUNT = Command("KV_COUNT")
-KV_CONTAINS = Command("KV_CONTAINS", small_reply=False)
-KV_KEYS = Command("KV_KEYS", small_reply=False)
+KV_CONTAINS = Command("KV_CONTAINS", reply=ECHOES_REQUEST)
+KV_KEYS = Command("KV_KEYS", reply=UNBOUNDED)
 KV_CLEAR_SET = Command("KV_CLEAR_SET")
-KV_FIND = Command("KV_FIND", small_reply=False)
+KV_FIND = Command("KV_FIND", reply=UNBOUNDED)
 KV_UPDATE = Command("KV_UPDATE")
 KV_ARR_APPEND = Command("KV_ARR_APPEND")
-KV_SAVE = Command("KV_SAVE", frozenset({Status.SAVE_COMPLETE}))
+KV_SAVE = Command("KV_SAVE", frozenset({Status.SAVE_COMPLETE}), ECHOES_REQUEST)  # echoes `name`
 # 140 (LOADING) is what 0.7.4 answers for a dataset saved from an empty store: 0 keys loaded.
-KV_LOAD = Command("KV_LOAD", frozenset({Status.LOAD_COMPLETE, Status.LOADING}))
+KV_LOAD = Command(
+    "KV_LOAD", frozenset({Status.LOAD_COMPLETE, Status.LOADING}), ECHOES_REQUEST
+)  # echoes `name`
 
 SH_NEW = Command("SH_NEW")
 SH_END = Command("SH_END")
 SH_END_ALL = Command("SH_END_ALL")
-SH_EXISTS = Command("SH_EXISTS", small_reply=False)
+SH_EXISTS = Command("SH_EXISTS", reply=ECHOES_REQUEST)
 SH_INFO = Command("SH_INFO")
 SH_INFO_ALL = Command("SH_INFO_ALL")
-SH_SAVE = Command("SH_SAVE", frozenset({Status.SAVE_COMPLETE}))
-SH_LOAD = Command("SH_LOAD", frozenset({Status.LOAD_COMPLETE}))
+SH_SAVE = Command("SH_SAVE", frozenset({Status.SAVE_COMPLETE}), ECHOES_REQUEST)  # echoes `name`
+SH_LOAD = Command("SH_LOAD", frozenset({Status.LOAD_COMPLETE}), ECHOES_REQUEST)  # echoes `name`
 SH_SET = Command("SH_SET")
 SH_ADD = Command("SH_ADD")
-SH_GET = Command("SH_GET", small_reply=False)
+SH_GET = Command("SH_GET", reply=UNBOUNDED)
 SH_RMV = Command("SH_RMV")
 SH_CLEAR = Command("SH_CLEAR")
 SH_COUNT = Command("SH_COUNT")
-SH_CONTAINS = Command("SH_CONTAINS", small_reply=False)
-SH_KEYS = Command("SH_KEYS", small_reply=False)
+SH_CONTAINS = Command("SH_CONTAINS", reply=ECHOES_REQUEST)
+SH_KEYS = Command("SH_KEYS", reply=UNBOUNDED)
 SH_CLEAR_SET = Command("SH_CLEAR_SET")
 
 SV_INFO = Command("SV_INFO")

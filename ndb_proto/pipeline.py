@@ -2,11 +2,17 @@
 
 NemesisDB answers every request on a connection exactly once, in order, so replies are matched
 first-in first-out. The pipeline keeps the requests written and not yet answered (in flight) and
-those waiting for room (queued). Room is at most ``max_in_flight`` requests and at most
-``reply_budget`` bytes of expected replies: NemesisDB silently drops replies once 128 KiB of its
-output is unread, which would shift every later reply onto the wrong request. Reply sizes are
-learned per command. The pipeline is independent of any connection: queued requests survive a
-reconnect; in-flight ones cannot, and are failed.
+those waiting for room (queued). Room is at most ``max_in_flight`` requests, and exact with
+respect to NemesisDB's 128 KiB rule: the server silently drops a reply once 128 KiB of its
+output is unread, which would shift every later reply onto the wrong request. So a request is
+written only when the size bounds of the replies in flight ahead of it, and its own, fit
+``reply_budget`` (below 128 KiB), and nothing is written behind a request whose reply is
+unbounded (GET, KEYS, FIND: see `ndb_proto.commands`) until that reply has been read. The
+server's unread output can then pass 128 KiB only through one unbounded reply, the last in
+flight, so nothing behind it can be dropped. The cost: such requests are not pipelined behind
+one another on one connection (parallel reads take a pool of connections). The pipeline is
+independent of any connection: queued requests survive a reconnect; in-flight ones cannot, and
+are failed.
 
 Invariants (tested in ``tests/proto/test_pipeline_model.py``):
 
@@ -14,8 +20,9 @@ Invariants (tested in ``tests/proto/test_pipeline_model.py``):
   abandons it first, after which it gets neither;
 * a reply is only ever given to the request it answers: an abandoned or timed-out request keeps
   its place in the FIFO, and its reply is read and dropped;
-* no more than ``max_in_flight`` requests are written and unanswered at any time, and no more
-  than ``reply_budget`` bytes of replies are expected beyond the oldest one;
+* no more than ``max_in_flight`` requests are written and unanswered at any time; the size
+  bounds of their replies add up to no more than ``reply_budget`` (one request always fits),
+  and no request is in flight behind one whose reply is unbounded;
 * a reply whose contents answer another request (keys not asked for, another token) fails the
   connection rather than reach a caller.
 """
@@ -28,7 +35,7 @@ from heapq import heappop, heappush
 from itertools import count
 from typing import Any
 
-from ndb_proto.commands import Command, Request
+from ndb_proto.commands import Request
 from ndb_proto.errors import (
     NdbError,
     NdbTimeoutError,
@@ -40,11 +47,6 @@ from ndb_proto.events import Event, ReplyReceived, RequestFailed
 from ndb_proto.options import REPLY_BUDGET as REPLY_BUDGET
 from ndb_proto.options import at_least
 
-UNKNOWN_REPLY_ESTIMATE = 16 * 1024
-"""Assumed size of a reply whose size is not bounded (KV_GET...) until one has been seen."""
-SMALL_REPLY_ESTIMATE = 64
-_DECAY = 0.9
-
 
 class _Slot:
     __slots__ = ("abandoned", "cost", "deadline", "request", "request_id", "sent")
@@ -55,7 +57,7 @@ class _Slot:
         self.deadline = deadline
         self.abandoned = False
         self.sent = False
-        self.cost = 0.0
+        self.cost = 0  # the bound of its reply in bytes, once written; -1 when unbounded
 
 
 class Pipeline:
@@ -73,8 +75,7 @@ class Pipeline:
         self.max_in_flight = max_in_flight
         self.reply_grace = reply_grace
         self.reply_budget = reply_budget
-        self._estimates: dict[str, float] = {}
-        self._outstanding = 0.0
+        self._outstanding = 0  # bytes: the sum of the reply bounds in flight (see take_sendable)
         self._events = events
         self._ids = count(1)
         self._live: dict[int, _Slot] = {}
@@ -97,13 +98,6 @@ class Pipeline:
     def has_sendable(self) -> bool:
         return bool(self._queue) and len(self._in_flight) < self.max_in_flight
 
-    def estimate(self, command: Command) -> float:
-        """Expected reply size: the largest seen lately (decaying), or a guess before any."""
-        estimate = self._estimates.get(command.name)
-        if estimate is None:
-            return SMALL_REPLY_ESTIMATE if command.small_reply else UNKNOWN_REPLY_ESTIMATE
-        return estimate
-
     # -- requests --------------------------------------------------------------------------
 
     def submit(self, request: Request[Any], deadline: float | None) -> int:
@@ -118,30 +112,39 @@ class Pipeline:
     def take_sendable(self) -> list[Request[Any]]:
         """Move queued requests into the window and return them, in order, for writing.
 
-        The window is ``max_in_flight`` requests, and also ``reply_budget`` bytes of expected
-        replies (one request always fits, whatever its reply size).
+        The window is ``max_in_flight`` requests, and ``reply_budget`` bytes of reply size
+        bounds (one request always fits, whatever its reply size); a request whose reply is
+        unbounded closes the window until its reply is read.
         """
         out: list[Request[Any]] = []
         queue, in_flight = self._queue, self._in_flight
         room = self.max_in_flight - len(in_flight)
-        estimates = self._estimates
+        if in_flight and in_flight[-1].cost < 0:
+            room = 0  # behind an unbounded reply: it could push anything after it past 128 KiB
         while room > 0 and queue:
             slot = queue[0]
             if slot.abandoned:
                 queue.popleft()
                 continue
-            command = slot.request.command
-            cost = estimates.get(command.name)  # as `estimate`, inline: once per request
-            if cost is None:
-                cost = SMALL_REPLY_ESTIMATE if command.small_reply else UNKNOWN_REPLY_ESTIMATE
-            if in_flight and self._outstanding + cost > self.reply_budget:
-                break
+            request = slot.request
+            command = request.command
+            cost = command.reply_bound
+            if cost < 0:
+                room = 1  # unbounded: written last (everything ahead is bounded and fits)
+            else:
+                per_byte = command.reply_per_request_byte
+                if per_byte:
+                    cost += per_byte * len(request.payload)
+                if in_flight and self._outstanding + cost > self.reply_budget:
+                    break
+            # An unbounded reply's -1 is taken back when it is read; until then nothing is
+            # written (the barrier above), so `_outstanding` is not consulted meanwhile.
+            self._outstanding += cost
             queue.popleft()
             slot.sent = True
             slot.cost = cost
-            self._outstanding += cost
             in_flight.append(slot)
-            out.append(slot.request)
+            out.append(request)
             room -= 1
         return out
 
@@ -163,8 +166,8 @@ class Pipeline:
         expected = self.expected_reply()
         return expected is not None and name in (expected, "ERR")
 
-    def reply(self, name: str, body: dict[str, Any], size: int = 0) -> None:
-        """Give a decoded reply (``size`` bytes on the wire) to the oldest request in flight.
+    def reply(self, name: str, body: dict[str, Any]) -> None:
+        """Give a decoded reply to the oldest request in flight.
 
         Raises `RemoteProtocolError` when the reply cannot belong to it: nothing in flight, a
         name that is neither its reply name nor ``ERR``, or contents that answer a different
@@ -198,9 +201,6 @@ class Pipeline:
                 error = exc
         in_flight.popleft()
         self._outstanding -= slot.cost
-        estimates = self._estimates
-        decayed = estimates.get(command.name, 0.0) * _DECAY  # the largest seen lately
-        estimates[command.name] = size if size > decayed else decayed
         if slot.abandoned:
             return
         del self._live[slot.request_id]
@@ -270,7 +270,7 @@ class Pipeline:
                 del self._live[slot.request_id]
                 self._events.append(RequestFailed(slot.request_id, error()))
         self._in_flight.clear()
-        self._outstanding = 0.0
+        self._outstanding = 0
 
     def fail_queued(self, error: Callable[[], NdbError]) -> None:
         """Fail every request not yet written (their outcome is known: they did not run)."""
