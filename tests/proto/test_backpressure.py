@@ -1,76 +1,137 @@
 # ruff: noqa: E501
 """NemesisDB silently drops replies once 128 KiB of its output is unread. The core keeps the
-replies expected in flight under a byte budget, checks the replies that can be checked against
-their request, and fails only the request whose reply it cannot read."""
+size bounds of the replies in flight under a byte budget, writes nothing behind a reply of
+unbounded size, checks the replies that can be checked against their request, and fails only
+the request whose reply it cannot read."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ndb_proto import calls
-from ndb_proto.commands import COMMANDS, ReplyMismatchError
+from ndb_proto.commands import (
+    COMMANDS,
+    ECHO_FACTOR,
+    ECHOES_REQUEST,
+    FIXED_REPLY_BOUND,
+    UNBOUNDED,
+    ReplyMismatchError,
+)
 from ndb_proto.errors import ConnectionLostError, RemoteProtocolError
 from ndb_proto.events import ConnectionLost, ReplyReceived, RequestFailed, UndecodableData
-from ndb_proto.pipeline import SMALL_REPLY_ESTIMATE, UNKNOWN_REPLY_ESTIMATE
-from tests.proto.helpers import compact, open_client, pump
+from tests.proto.helpers import budget, compact, open_client, pump
 
 
-def test_small_replies_use_the_whole_window() -> None:
-    client, server = open_client(max_in_flight=8, reply_budget=1024)
+def names(texts: list[str]) -> list[str]:
+    return [text.split('"')[1] for text in texts]
+
+
+def test_fixed_replies_fill_the_budget_by_their_bound() -> None:
+    client, server = open_client(max_in_flight=64, reply_budget=8 * FIXED_REPLY_BOUND)
     for i in range(20):
         client.submit(calls.kv_set({f"k{i}": i}))
-    assert len(pump(client, server).texts) == 8  # 8 x 64 bytes fit in 1024
+    assert len(pump(client, server).texts) == 8
+    client.receive_data(server.text(compact({"KV_SET_RSP": {"st": 1}})), 0.0)
+    assert len(pump(client, server).texts) == 1  # one answered, one more fits
 
 
-def test_unknown_reply_sizes_are_budgeted_until_seen_then_learned() -> None:
-    budget = 4 * UNKNOWN_REPLY_ESTIMATE
-    client, server = open_client(max_in_flight=64, reply_budget=budget)
-    for i in range(20):
-        client.submit(calls.kv_get([f"k{i}"]))
-    # No KV_GET reply seen yet: each is assumed large, so only 4 go out.
-    assert len(pump(client, server).texts) == 4
-    small = compact({"KV_GET_RSP": {"keys": {}, "st": 1}})
-    client.receive_data(server.text(small), 0.0)
-    # One small reply seen: the estimate drops, and the window fills up with the rest.
-    assert len(pump(client, server).texts) == 16
+def test_one_request_always_fits() -> None:
+    client, server = open_client(max_in_flight=64, reply_budget=1)
+    for i in range(3):
+        client.submit(calls.kv_set({f"k{i}": i}))
+    assert len(pump(client, server).texts) == 1
+    client.receive_data(server.text(compact({"KV_SET_RSP": {"st": 1}})), 0.0)
+    assert len(pump(client, server).texts) == 1
 
 
-def test_a_large_reply_shrinks_the_window_for_its_command_only() -> None:
-    client, server = open_client(max_in_flight=64, reply_budget=10_000)
-    client.submit(calls.kv_get(["big"]))
+def test_nothing_is_written_behind_an_unanswered_unbounded_reply() -> None:
+    """A GET's reply can be any size: a request behind it could find 128 KiB of the server's
+    output unread and its reply dropped. So the GET is written last, and the window reopens
+    once its reply is read."""
+    client, server = open_client(max_in_flight=64)
+    for submit in [calls.kv_count, lambda: calls.kv_get(["a"]), calls.kv_count]:
+        client.submit(submit())
+    client.submit(calls.kv_keys())
+    client.submit(calls.kv_count())
+    assert names(pump(client, server).texts) == ["KV_COUNT", "KV_GET"]
+    client.receive_data(server.text(compact({"KV_COUNT_RSP": {"cnt": 0, "st": 1}})), 0.0)
+    assert pump(client, server).texts == []  # the GET is still unanswered
+    client.receive_data(server.text(get_reply({"a": 1})), 0.0)
+    assert names(pump(client, server).texts) == ["KV_COUNT", "KV_KEYS"]
+    client.receive_data(server.text(compact({"KV_COUNT_RSP": {"cnt": 0, "st": 1}})), 0.0)
+    client.receive_data(server.text(compact({"KV_KEYS_RSP": {"keys": [], "st": 1}})), 0.0)
+    assert names(pump(client, server).texts) == ["KV_COUNT"]
+    assert [type(e) for e in client.events()] == [ReplyReceived] * 4
+
+
+def test_an_abandoned_unbounded_request_still_holds_the_window() -> None:
+    client, server = open_client(max_in_flight=64)
+    get = client.submit(calls.kv_get(["a"]))
+    client.submit(calls.kv_count())
     pump(client, server)
-    big = compact({"KV_GET_RSP": {"keys": {"big": "x" * 6000}, "st": 1}})
-    client.receive_data(server.text(big), 0.0)
-    for i in range(4):
-        client.submit(calls.kv_get([f"k{i}"]))
+    client.abandon(get)  # its reply will still come, and may be large
+    assert pump(client, server).texts == []
+    client.receive_data(server.text(get_reply({"a": 1})), 0.0)
+    assert names(pump(client, server).texts) == ["KV_COUNT"]
+
+
+def test_a_reply_that_echoes_its_request_is_bounded_by_the_request() -> None:
+    request = calls.kv_contains(["x" * 100, "y" * 100])
+    bound = FIXED_REPLY_BOUND + ECHO_FACTOR * len(request.payload)
+    client, server = open_client(max_in_flight=64, reply_budget=2 * bound + FIXED_REPLY_BOUND)
+    for _ in range(3):
+        client.submit(calls.kv_contains(["x" * 100, "y" * 100]))
         client.submit(calls.kv_count())
-    texts = pump(client, server).texts
-    # One KV_GET (it always fits: nothing in flight), then the small KV_COUNT behind it; the
-    # next KV_GET would exceed the budget, so it waits, and the FIFO order is kept.
-    assert [t.split('"')[1] for t in texts] == ["KV_GET", "KV_COUNT"]
-    assert client.in_flight == 2
+    assert names(pump(client, server).texts) == ["KV_CONTAINS", "KV_COUNT", "KV_CONTAINS"]
 
 
-def test_estimates_decay() -> None:
-    client, server = open_client(max_in_flight=64, reply_budget=10_000)
-    pipeline = client._pipeline
-    get = COMMANDS["KV_GET"]
-    assert pipeline.estimate(get) == UNKNOWN_REPLY_ESTIMATE
-    assert pipeline.estimate(COMMANDS["KV_SET"]) == SMALL_REPLY_ESTIMATE
-    client.submit(calls.kv_get(["a"]))
-    pump(client, server)
-    client.receive_data(
-        server.text(compact({"KV_GET_RSP": {"keys": {"a": "x" * 900}, "st": 1}})), 0
-    )
-    first = pipeline.estimate(get)
-    assert first > 900
-    for _ in range(5):
-        client.submit(calls.kv_get(["a"]))
-        pump(client, server)
-        client.receive_data(server.text(compact({"KV_GET_RSP": {"keys": {}, "st": 1}})), 0)
-    assert 25 < pipeline.estimate(get) < first * 0.9**4
+def test_every_command_declares_its_reply_size_class() -> None:
+    unbounded = {name for name, c in COMMANDS.items() if c.reply == UNBOUNDED}
+    echoing = {name for name, c in COMMANDS.items() if c.reply == ECHOES_REQUEST}
+    assert unbounded == {"KV_GET", "KV_KEYS", "KV_FIND", "SH_GET", "SH_KEYS"}
+    assert echoing == {"KV_CONTAINS", "SH_CONTAINS", "SH_EXISTS"} | {
+        "KV_SAVE", "KV_LOAD", "SH_SAVE", "SH_LOAD"  # they echo the dataset name
+    }  # fmt: skip
+    for command in COMMANDS.values():
+        assert (command.reply_bound < 0) == (command.reply == UNBOUNDED)
+        assert (command.reply_per_request_byte > 0) == (command.reply == ECHOES_REQUEST)
+
+
+WIDEST_FIXED_REPLIES = [
+    {"SH_INFO_RSP": {"expires": True, "expiry": {"deleteSession": False, "duration": -(2**63), "extendOnGet": False, "extendOnSetAdd": False, "remaining": -(2**63)}, "keyCnt": 2**64 - 1, "shared": False, "st": 1000, "tkn": 2**64 - 1}},
+    {"SV_INFO_RSP": {"persistEnabled": False, "serverVersion": "0.7.4", "st": 1000}},
+    {"SH_INFO_ALL_RSP": {"st": 1000, "totalKeys": 2**64 - 1, "totalSessions": 2**64 - 1}},
+    {"KV_FIND_RSP": {"m": "'rsp' invalid value", "st": 1000, "tkn": None}},
+    {"KV_ARR_APPEND_RSP": {"m": "Missing parameter", "st": 1000, "tkn": None}},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("reply", WIDEST_FIXED_REPLIES)
+def test_the_widest_fixed_replies_fit_their_bound(reply: dict[str, Any]) -> None:
+    frame_header = 10  # the longest a server frame's header can be
+    assert len(compact(reply).encode()) + frame_header <= FIXED_REPLY_BOUND
+
+
+def escaped_fully(text: str) -> str:
+    """``text`` with every character written as ``\\uXXXX`` (a pair beyond the BMP)."""
+    return "".join(f"\\u{ord(c):04x}" if ord(c) < 0x10000 else "\\ud800\\udc00" for c in text)
+
+
+@budget(100)
+@given(st.lists(st.text(st.characters(exclude_categories=["Cs"]), max_size=20), max_size=10))
+def test_an_echoed_reply_fits_its_bound_even_fully_escaped(keys: list[str]) -> None:
+    """The widest a server could write an echo of the request: every key found, every
+    character escaped, the widest status."""
+    request = calls.kv_contains(keys)
+    items = ",".join(f'"{escaped_fully(key)}"' for key in keys)
+    widest = '{"KV_CONTAINS_RSP":{"contains":[' + items + '],"st":1000}}'
+    command = request.command
+    bound = command.reply_bound + command.reply_per_request_byte * len(request.payload)
+    assert len(widest.encode()) + 10 <= bound
 
 
 def get_reply(keys: dict[str, Any]) -> str:
@@ -109,8 +170,11 @@ def test_a_reply_that_answers_another_request_fails_the_connection(
     assert isinstance(events[0], UndecodableData)
     failed = {e.request_id: e.error for e in events if isinstance(e, RequestFailed)}
     assert set(failed) == {head, behind}
-    for error in failed.values():
-        assert isinstance(error, ConnectionLostError) and error.outcome_unknown is True
+    # The request behind was written only if the head's reply is bounded (else it waited).
+    written = {head, behind} if request_.command.reply != UNBOUNDED else {head}
+    for request_id, error in failed.items():
+        assert isinstance(error, ConnectionLostError)
+        assert error.outcome_unknown is (request_id in written)
         assert isinstance(error.__cause__, ReplyMismatchError)
     (lost,) = [e for e in events if isinstance(e, ConnectionLost)]
     assert "answers another request" in str(lost.error)
@@ -135,13 +199,13 @@ def test_matching_replies_pass_the_checks() -> None:
         client.submit(calls.kv_contains(["a", "b", "a"])),
         client.submit(calls.sh_info(7)),
     ]
-    pump(client, server)
-    client.receive_data(
-        server.text(get_reply({"b": 2}))
-        + server.text(compact({"KV_CONTAINS_RSP": {"contains": ["a", "a"], "st": 1}}))
-        + server.text(compact({"SH_INFO_RSP": {"keyCnt": None, "shared": None, "st": 100, "tkn": 8}})),
-        0.0,
-    )  # fmt: skip
+    for reply in [
+        get_reply({"b": 2}),
+        compact({"KV_CONTAINS_RSP": {"contains": ["a", "a"], "st": 1}}),
+        compact({"SH_INFO_RSP": {"keyCnt": None, "shared": None, "st": 100, "tkn": 8}}),
+    ]:
+        pump(client, server)
+        client.receive_data(server.text(reply), 0.0)
     events = client.events()
     assert [type(e) for e in events] == [ReplyReceived, ReplyReceived, RequestFailed]
     assert [e.request_id for e in events] == ids  # type: ignore[union-attr]
@@ -156,7 +220,9 @@ def test_a_reply_too_deep_to_decode_fails_only_its_request() -> None:
     pump(client, server)
     value = "[" * 20000 + "]" * 20000
     reply = '{"KV_GET_RSP":{"keys":{"deep":' + value + '},"st":1}}'
-    client.receive_data(server.text(reply) + server.text('{"KV_COUNT_RSP":{"cnt":4,"st":1}}'), 0)
+    client.receive_data(server.text(reply), 0)
+    pump(client, server)  # the KV_COUNT waited behind the KV_GET's unbounded reply
+    client.receive_data(server.text('{"KV_COUNT_RSP":{"cnt":4,"st":1}}'), 0)
     events = client.events()
     assert isinstance(events[0], UndecodableData)
     assert isinstance(events[1], RequestFailed) and events[1].request_id == deep
