@@ -57,10 +57,11 @@ NOW = 1.0
 
 
 def _requests(client: ClientProtocol) -> list[int]:
+    # The GET last: nothing is written behind a reply of unbounded size.
     return [
-        client.submit(calls.kv_get(key="a"), deadline=50.0),
         client.submit(calls.kv_count()),
-        client.submit(calls.sh_create()),  # queued: the window is 2
+        client.submit(calls.sh_create()),
+        client.submit(calls.kv_get(key="a"), deadline=50.0),  # queued: the window is 2
     ]
 
 

@@ -299,6 +299,19 @@ def pump(client: ClientProtocol, server: FakeServer) -> Received:
     return server.receive(client.data_to_send())
 
 
+def answer_in_turn(
+    client: ClientProtocol, server: FakeServer, replies: Sequence[str], now: float = 0.0
+) -> list[str]:
+    """Answer the requests in flight one reply at a time, letting the client write what it may
+    after each (nothing goes out behind an unanswered reply of unbounded size, such as a GET's).
+    Returns every request text written meanwhile."""
+    written = pump(client, server).texts
+    for reply in replies:
+        client.receive_data(server.text(reply), now)
+        written += pump(client, server).texts
+    return written
+
+
 def describe(event: Event) -> tuple[Any, ...]:
     """A comparable summary of an event (exceptions compared by type, text and flags; the raw
     bytes of UndecodableData left out, since they depend on how the input was chunked)."""

@@ -40,6 +40,7 @@ from tests.proto.helpers import (
     URI,
     FakeServer,
     accept_response,
+    answer_in_turn,
     close_frame,
     frame,
     handshake,
@@ -353,15 +354,14 @@ def test_replies_are_matched_in_order_with_err_and_errors() -> None:
         client.submit(calls.kv_keys()),
         client.submit(calls.sh_create()),
     ]
-    assert len(pump(client, server).texts) == 4
     assert client.pending == 4
-    client.receive_data(
-        server.text(COUNT)
-        + server.text('{"KV_GET_RSP":{"keys":{"a":[1,{"b":null}]},"st":1}}')
-        + server.text('{"ERR":{"m":"","st":1000}}')
-        + server.text('{"SH_NEW_RSP":{"m":"bad","st":26,"tkn":null}}'),
-        1.0,
-    )
+    replies = [
+        COUNT,
+        '{"KV_GET_RSP":{"keys":{"a":[1,{"b":null}]},"st":1}}',
+        '{"ERR":{"m":"","st":1000}}',
+        '{"SH_NEW_RSP":{"m":"bad","st":26,"tkn":null}}',
+    ]
+    assert len(answer_in_turn(client, server, replies, 1.0)) == 4
     events = client.events()
     assert events[:2] == [ReplyReceived(ids[0], 3), ReplyReceived(ids[1], [1, {"b": None}])]
     err = failures(events)

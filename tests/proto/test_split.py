@@ -21,6 +21,7 @@ from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessag
 from ndb_proto import calls
 from ndb_proto.channel import ChannelEvent, ChannelFailed, MessageChannel
 from ndb_proto.client import ClientProtocol
+from ndb_proto.commands import Command, Request
 from tests.proto.helpers import (
     OP_TEXT,
     URI,
@@ -58,6 +59,9 @@ def cuts(data: bytes, points: list[int]) -> Iterator[bytes]:
         yield data[start:]
 
 
+BOUNDED_GET = Command("KV_GET")
+
+
 def client_run(
     specs: list[tuple[str, Any, list[int], str]], ending: str, points: list[int] | None
 ) -> tuple[list[tuple[Any, ...]], Any, int]:
@@ -68,7 +72,10 @@ def client_run(
     server = FakeServer()
     server.receive(start(client))
     for index in range(len(specs)):
-        client.submit(calls.kv_get(key=f"k{index}"))  # queued: written once open
+        get = calls.kv_get(key=f"k{index}")
+        # Declared with a bounded reply, so all go out at once: this is about reading frames,
+        # not about the window (nothing is written behind a real GET until it is answered).
+        client.submit(Request(BOUNDED_GET, get.payload, get.result))  # written once open
     stream = bytearray(server.data_to_send())
     for index, (kind, value, fragments, control) in enumerate(specs):
         if control == "ping":

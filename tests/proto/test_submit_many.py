@@ -14,20 +14,21 @@ from tests.proto.helpers import URI, FakeServer, open_client, pump, reconnect
 
 def test_all_are_written_in_order_in_one_chunk_and_answered_in_order() -> None:
     client, server = open_client()
-    requests = [calls.kv_set({"a": 1}), calls.kv_get(key="a"), calls.kv_count()]
+    # Replies of bounded size all: nothing waits behind an unbounded one (a GET's).
+    requests = [calls.kv_set({"a": 1}), calls.kv_contains(["a"]), calls.kv_count()]
     ids = client.submit_many(requests, deadline=5.0)
     assert ids == sorted(ids) and len(set(ids)) == 3
     assert pump(client, server).texts == [r.payload.decode() for r in requests]
     client.receive_data(
         server.reply("KV_SET_RSP", {"st": 1})
-        + server.reply("KV_GET_RSP", {"st": 1, "keys": {"a": 1}})
+        + server.reply("KV_CONTAINS_RSP", {"st": 1, "contains": ["a"]})
         + server.reply("KV_COUNT_RSP", {"st": 1, "cnt": 1}),
         1.0,
     )
     events = client.events()
     assert [(e.request_id, e.value) for e in events if isinstance(e, ReplyReceived)] == [
         (ids[0], None),
-        (ids[1], 1),
+        (ids[1], ["a"]),
         (ids[2], 1),
     ]
 
@@ -76,7 +77,9 @@ def test_queued_while_disconnected_then_written_on_reconnect_and_lost_ones_fail(
     failed = [e for e in client.events() if isinstance(e, RequestFailed)]
     assert [e.request_id for e in failed] == written
     assert all(isinstance(e.error, ConnectionLostError) and e.error.outcome_unknown for e in failed)
-    later = client.submit_many([calls.kv_keys(), calls.kv_count()])  # IDLE: queued, not written
+    later = client.submit_many(
+        [calls.kv_contains(["a"]), calls.kv_count()]
+    )  # IDLE: queued, not written
     new_server, events = reconnect(client, 10.0, server=FakeServer())
     assert not any(isinstance(e, ConnectionLost) for e in events)
     assert len(pump(client, new_server).texts) == len(later)
