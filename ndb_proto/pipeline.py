@@ -130,7 +130,10 @@ class Pipeline:
             command = request.command
             cost = command.reply_bound
             if cost < 0:
-                room = 1  # unbounded: written last (everything ahead is bounded and fits)
+                # Unbounded: written last, once what is ahead (all bounded) fits the budget.
+                if in_flight and self._outstanding > self.reply_budget:
+                    break
+                room = 1
             else:
                 per_byte = command.reply_per_request_byte
                 if per_byte:

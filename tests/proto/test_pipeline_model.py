@@ -7,8 +7,10 @@ request: submitted / written on the current connection / answered / abandoned / 
 so which single event (if any) each step must produce.
 
 Checked: no reply reaches the wrong request; each request resolves exactly once, or never after
-being abandoned; never more than ``max_in_flight`` written and unanswered, and the window is
-always used when requests wait; requests not yet written survive a reconnect and go out on the
+being abandoned; never more than ``max_in_flight`` written and unanswered; no request in flight
+behind one whose reply is unbounded (a GET), and the size bounds of the bounded replies in flight
+within ``reply_budget`` (one request always fits); the window is used as far as those allow
+when requests wait; requests not yet written survive a reconnect and go out on the
 new connection; written ones fail with ``ConnectionLostError(outcome_unknown=True)`` when the
 connection dies; timeouts give ``NdbTimeoutError`` with the right ``outcome_unknown``; the reply of
 an abandoned or timed-out request is dropped; a head request overdue past ``reply_grace`` fails
@@ -33,7 +35,7 @@ from hypothesis.stateful import (
 
 from ndb_proto import calls
 from ndb_proto.client import ClientProtocol, State
-from ndb_proto.commands import Request
+from ndb_proto.commands import ECHO_FACTOR, FIXED_REPLY_BOUND, Request
 from ndb_proto.errors import (
     ConnectionLostError,
     NdbTimeoutError,
@@ -48,6 +50,7 @@ from ndb_proto.events import (
     RequestFailed,
     UndecodableData,
 )
+from ndb_proto.options import REPLY_BUDGET
 from tests.proto.helpers import URI, FakeServer, budget, compact, reconnect
 
 GRACE = 3.0
@@ -83,6 +86,7 @@ class Req:
     rsp: str
     body: dict[str, Any]
     value: Any
+    payload: bytes
     written: bool = False
     status: str = "live"  # live | abandoned | timed_out | done
 
@@ -91,13 +95,22 @@ class PipelineModel(RuleBasedStateMachine):
     client: ClientProtocol
     server: FakeServer | None
 
-    @initialize(auto=st.booleans(), window=st.integers(1, 4))
-    def setup(self, auto: bool, window: int) -> None:
+    @initialize(
+        auto=st.booleans(),
+        window=st.integers(1, 4),
+        reply_budget=st.sampled_from([1, 1024, 2048, REPLY_BUDGET]),
+    )
+    def setup(self, auto: bool, window: int, reply_budget: int) -> None:
         self.auto = auto
         self.window = window
+        self.reply_budget = reply_budget
         self.now = 0.0
         self.client = ClientProtocol(
-            URI, max_in_flight=window, auto_reconnect=auto, reply_grace=GRACE
+            URI,
+            max_in_flight=window,
+            auto_reconnect=auto,
+            reply_grace=GRACE,
+            reply_budget=reply_budget,
         )
         self.reqs: dict[int, Req] = {}
         self.by_text: dict[str, int] = {}
@@ -184,7 +197,7 @@ class PipelineModel(RuleBasedStateMachine):
             return
         rid = self.client.submit(request, at)
         assert rid not in self.reqs
-        self.reqs[rid] = Req(rid, kind, self.markers, at, rsp, body, value)
+        self.reqs[rid] = Req(rid, kind, self.markers, at, rsp, body, value, request.payload)
         self.by_text[request.payload.decode()] = rid
         self.queue.append(rid)
         assert self.client.events() == []
@@ -313,13 +326,42 @@ class PipelineModel(RuleBasedStateMachine):
         assert self.client.pending == len(live)
         assert self.client.events() == []
 
+    def bound(self, rid: int) -> int | None:
+        """The most bytes the reply of ``rid`` can take, None when unbounded: from the
+        protocol reference, independently of the client's own table."""
+        kind = self.reqs[rid].kind
+        if kind == "kv_get":
+            return None
+        if kind in ("kv_contains", "kv_load"):  # they repeat what the request sent
+            return FIXED_REPLY_BOUND + ECHO_FACTOR * len(self.reqs[rid].payload)
+        return FIXED_REPLY_BOUND
+
+    def fits(self, outstanding: list[int], rid: int) -> bool:
+        """Whether ``rid`` may be written behind ``outstanding``."""
+        if not outstanding:
+            return True  # one request always fits
+        bounds = [self.bound(r) for r in outstanding]
+        if bounds[-1] is None:
+            return False  # behind an unanswered unbounded reply
+        return sum(b or 0 for b in bounds) + (self.bound(rid) or 0) <= self.reply_budget
+
     @invariant()
     def window_is_used_and_never_exceeded(self) -> None:
+        """No reply the server writes can find 128 KiB of its output unread ahead of it: the
+        replies ahead of each are bounded and fit the budget, with its own when bounded."""
         assert len(self.outstanding) <= self.window
+        outstanding = list(self.outstanding)
+        bounds = [self.bound(rid) for rid in outstanding]
+        assert None not in bounds[:-1]
+        for index in range(1, len(bounds)):
+            assert sum(b or 0 for b in bounds[: index + 1]) <= self.reply_budget
         if self.server is not None:
             assert self.client.state is State.OPEN
             waiting = [rid for rid in self.queue if self.live(rid)]
-            assert not waiting or len(self.outstanding) == self.window
+            if waiting:
+                assert len(self.outstanding) == self.window or not self.fits(
+                    outstanding, waiting[0]
+                )
         else:
             assert self.client.state is State.IDLE
 
