@@ -189,8 +189,8 @@ class ProtocolOptions:
     reply_budget: int = field(
         default=REPLY_BUDGET,
         metadata=about(
-            "Bytes of replies expected in flight at once (besides max_in_flight): NemesisDB drops "
-            "replies once 128 KiB of its output is unread.",
+            "Bytes of reply size bounds in flight at once (besides max_in_flight): NemesisDB "
+            "drops replies once 128 KiB of its output is unread.",
             at_least(1),
         ),
     )

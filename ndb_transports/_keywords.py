@@ -41,7 +41,7 @@ class ClientKeywords:
         ``ping_timeout``: Seconds a keepalive ping may go unanswered before the connection is lost.
         ``reply_grace``: Seconds past its deadline an unanswered request may hold up the connection
         before the connection is given up (later replies could not be matched).
-        ``reply_budget``: Bytes of replies expected in flight at once (besides max_in_flight):
+        ``reply_budget``: Bytes of reply size bounds in flight at once (besides max_in_flight):
         NemesisDB drops replies once 128 KiB of its output is unread.
         ``close_timeout``: Seconds close() waits for the server to answer the close frame.
         ``backoff``: Delays between reconnect attempts (None: Backoff(), 0.1 s doubling to 30 s).
@@ -82,7 +82,7 @@ class SyncClientKeywords(ClientKeywords):
         ``ping_timeout``: Seconds a keepalive ping may go unanswered before the connection is lost.
         ``reply_grace``: Seconds past its deadline an unanswered request may hold up the connection
         before the connection is given up (later replies could not be matched).
-        ``reply_budget``: Bytes of replies expected in flight at once (besides max_in_flight):
+        ``reply_budget``: Bytes of reply size bounds in flight at once (besides max_in_flight):
         NemesisDB drops replies once 128 KiB of its output is unread.
         ``close_timeout``: Seconds close() waits for the server to answer the close frame.
         ``backoff``: Delays between reconnect attempts (None: Backoff(), 0.1 s doubling to 30 s).
