@@ -170,15 +170,16 @@ def test_cancelled_written_request_reply_is_dropped(async_flavour: Flavour, prox
             await c.kv_set({"a": "A", "b": "B"})
             proxy.stall()
             async with flavour.group() as group:
-                first = group.start(c.kv_get, ["a"])
+                # KV_CONTAINS, not KV_GET: nothing is written behind a GET until it is answered.
+                first = group.start(c.kv_contains, ["a"])
                 await flavour.until(lambda: len(proxy.texts(C2S)) == 2)
                 first.cancel()
                 await flavour.until(lambda: first.done)
-                second = group.start(c.kv_get, ["b"])
+                second = group.start(c.kv_contains, ["b"])
                 await flavour.until(lambda: len(proxy.texts(C2S)) == 3)
                 proxy.resume()
             assert first.cancelled
-            assert second.unwrap() == {"b": "B"}
+            assert second.unwrap() == ["b"]
             assert await c.kv_get(key="a") == "A"
             assert len(proxy.accepted) == 1
 
