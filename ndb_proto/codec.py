@@ -9,11 +9,18 @@ u64 values, often above 2**63, and must round-trip exactly.
 Values are checked before encoding (`check_value`), because the server cannot store everything
 Python can express: NaN and infinities are not JSON, integers outside the signed/unsigned 64-bit
 ranges come back as strings, and nesting beyond the decoder's depth could not be read back.
+
+The checks accept what Python code commonly holds in place of the exact JSON types: subclasses of
+str, int and float (a ``str``-based enum, ``numpy.float64``, ``numpy.str_``) and any `Mapping`
+(``ChainMap``, ``MappingProxyType``). msgspec encodes only the exact types and dict subclasses
+itself, so the encoder's ``enc_hook`` (`_as_json_type`) turns the others into their base type.
+msgspec calls the hook only for objects it cannot encode, so the usual exact types cost nothing.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -32,7 +39,24 @@ client (msgspec follows Python's recursion limit), so we keep a wide margin belo
 INT_MIN = -(2**63)
 INT_MAX = 2**64 - 1
 
-_encode = msgspec.json.Encoder().encode
+
+def _as_json_type(obj: Any) -> Any:
+    """The encoder's hook for the values our checks accept but msgspec does not encode itself:
+    the value as its base type, by the base type's own conversion (a subclass's ``__str__`` or
+    ``__int__`` may say something else)."""
+    if isinstance(obj, str):
+        return str.__str__(obj)
+    if isinstance(obj, int):  # bool never gets here: msgspec encodes it
+        return int.__int__(obj)
+    if isinstance(obj, float):
+        return float.__float__(obj)
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    # Every value is checked first, so only a caller of encode() that skipped the checks gets here.
+    raise TypeError(f"{type(obj).__name__} is not JSON-encodable")
+
+
+_encode = msgspec.json.Encoder(enc_hook=_as_json_type).encode
 _decode = msgspec.json.Decoder().decode
 
 
@@ -147,7 +171,10 @@ def _check_tree(root: Any, where: str) -> None:
             continue
         if depth >= MAX_VALUE_DEPTH:
             raise ValueError(f"{where}: nested deeper than {MAX_VALUE_DEPTH} levels")
-        if isinstance(value, dict):
+        if isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                stack.append((item, depth + 1, (crumb, f"[{index}]")))
+        elif isinstance(value, Mapping):
             for key, item in value.items():
                 if not isinstance(key, str):
                     raise TypeError(
@@ -155,11 +182,8 @@ def _check_tree(root: Any, where: str) -> None:
                         f"{type(key).__name__} {key!r}"
                     )
                 stack.append((item, depth + 1, (crumb, f"[{key!r}]")))
-        elif isinstance(value, (list, tuple)):
-            for index, item in enumerate(value):
-                stack.append((item, depth + 1, (crumb, f"[{index}]")))
         else:
             raise TypeError(
                 f"{_describe(where, crumb)}: {type(value).__name__} is not JSON-encodable "
-                f"(use dict, list, tuple, str, int, float, bool or None)"
+                f"(use a dict or other Mapping, list, tuple, str, int, float, bool or None)"
             )

@@ -1,5 +1,9 @@
 """Argument checks shared by every command. Each raises TypeError or ValueError naming the
-parameter, so that a bad call fails in the caller before anything is sent."""
+parameter, so that a bad call fails in the caller before anything is sent.
+
+Subclasses of str, int and float, and any `Mapping` where a dict is expected, are accepted
+everywhere (names, paths, values at any depth, the top-level ``keys``); the encoder sends them as
+the base type (see `ndb_proto.codec`)."""
 
 from __future__ import annotations
 
@@ -67,11 +71,15 @@ def check_key_list(keys: Any, param: str, *, allow_empty: bool = True) -> list[s
 
 
 def check_keys_object(keys: Any, param: str) -> Mapping[str, Any]:
-    """A mapping of key name to JSON value, as stored by KV_SET and its relatives."""
+    """A mapping (a dict or any other `Mapping`) of key name to JSON value, as stored by KV_SET
+    and its relatives."""
     if type(keys) is dict and plain_json(keys, 0):  # the usual case, checked first
         return keys
     if not isinstance(keys, Mapping):
-        raise TypeError(f"{param} must be a dict of str to JSON values, got {_type_name(keys)}")
+        raise TypeError(
+            f"{param} must be a dict (or other Mapping) of str to JSON values, got "
+            f"{_type_name(keys)}"
+        )
     for name, value in keys.items():
         if not isinstance(name, str):
             raise TypeError(f"{param}: key names must be str, got {_type_name(name)} {name!r}")
@@ -87,9 +95,10 @@ def check_token(tkn: Any, param: str) -> int:
         tkn = cast(Any, tkn).tkn
     if isinstance(tkn, bool) or not isinstance(tkn, int):
         raise TypeError(f"{param} must be an int session token, got {_type_name(tkn)}")
-    if not 0 <= tkn <= TOKEN_MAX:
-        raise ValueError(f"{param} must be in 0..2**64-1, got {tkn}")
-    return int(tkn)
+    token = int.__int__(tkn)  # an int subclass's own __int__ does not decide what is sent
+    if not 0 <= token <= TOKEN_MAX:
+        raise ValueError(f"{param} must be in 0..2**64-1, got {token}")
+    return token
 
 
 def check_token_list(tkns: Any, param: str) -> list[int]:
@@ -100,23 +109,24 @@ def check_token_list(tkns: Any, param: str) -> list[int]:
 def check_duration(seconds: Any, param: str) -> int:
     if isinstance(seconds, bool) or not isinstance(seconds, int):
         raise TypeError(f"{param} must be an int number of seconds, got {_type_name(seconds)}")
-    if not 0 <= seconds <= DURATION_MAX:
-        raise ValueError(f"{param} must be in 0..{DURATION_MAX} seconds, got {seconds}")
-    return int(seconds)
+    duration = int.__int__(seconds)
+    if not 0 <= duration <= DURATION_MAX:
+        raise ValueError(f"{param} must be in 0..{DURATION_MAX} seconds, got {duration}")
+    return duration
 
 
 def check_dataset_name(name: Any, param: str) -> str:
     """A dataset name. The server uses it as a raw path part, so anything that could name another
     directory (empty, a separator, ``..``, NUL) is refused."""
-    check_str(name, param)
-    if not name:
+    plain = str.__str__(check_str(name, param))  # a str subclass's own __str__ does not count
+    if not plain:
         raise ValueError(f"{param} must not be empty")
     for bad in ("/", "\\", "\x00", ".."):
-        if bad in name:
+        if bad in plain:
             raise ValueError(
                 f"{param} must not contain {bad!r}: the server uses it as a directory name"
             )
-    return str(name)
+    return plain
 
 
 def check_json(value: Any, param: str) -> Any:
