@@ -12,11 +12,12 @@ Names, argument order, defaults and return shapes are those of NemesisDB's own P
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, Literal, TypedDict
 
 from ndb_proto import commands as c
 from ndb_proto.commands import (
     Body,
+    ReplyShapeError,
     Request,
     echoing,
     ignore,
@@ -28,6 +29,7 @@ from ndb_proto.commands import (
 )
 from ndb_proto.session import Session
 from ndb_proto.validate import (
+    TOKEN_MAX,
     check_bool,
     check_dataset_name,
     check_duration,
@@ -79,11 +81,52 @@ class SessionsLoaded(TypedDict):
     keys: int
 
 
+def _members_check(**shape: type) -> Callable[[Body], None]:
+    """Raise `ReplyShapeError` unless every member in ``shape`` is there with its JSON type."""
+    readers: tuple[Callable[[Body], object], ...] = tuple(
+        member(name, kind) for name, kind in shape.items()
+    )
+
+    def check(body: Body) -> None:
+        for read in readers:
+            read(body)
+
+    return check
+
+
+def _info(**shape: type) -> Callable[[Body], Any]:
+    """An info reply, returned as its body without ``st`` (as NemesisDB's Python client does)
+    once the members its result type promises are there with their JSON types."""
+    check = _members_check(**shape)
+
+    def read(body: Body) -> Body:
+        check(body)
+        return without_status(body)
+
+    return read
+
+
+_session_members = _info(tkn=int, keyCnt=int, shared=bool, expires=bool)
+_expiry_members = _members_check(
+    duration=int, remaining=int, deleteSession=bool, extendOnSetAdd=bool, extendOnGet=bool
+)
+_expiry = member("expiry", dict)
+
+
+def _session_info(body: Body) -> SessionInfo:
+    """SH_INFO: ``expiry`` is there, complete, exactly when the session expires."""
+    info: SessionInfo = _session_members(body)
+    if info["expires"]:
+        _expiry_members(_expiry(body))
+    elif "expiry" in info:
+        raise ReplyShapeError("reply member 'expiry' is there for a session that never expires")
+    return info
+
+
 _cnt = member("cnt", int)
-_session_info = cast("Callable[[Body], SessionInfo]", without_status)
-_sessions_summary = cast("Callable[[Body], SessionsSummary]", without_status)
-_sessions_loaded = cast("Callable[[Body], SessionsLoaded]", without_status)
-_server_info = cast("Callable[[Body], ServerInfo]", without_status)
+_sessions_summary: Callable[[Body], SessionsSummary] = _info(totalSessions=int, totalKeys=int)
+_sessions_loaded: Callable[[Body], SessionsLoaded] = _info(name=str, sessions=int, keys=int)
+_server_info: Callable[[Body], ServerInfo] = _info(persistEnabled=bool, serverVersion=str)
 _keys_list = member("keys", list)
 _keys_dict = member("keys", dict)
 
@@ -217,8 +260,14 @@ def kv_arr_append(key: str, items: Iterable[Any], name: str | None = None) -> Re
 # --- sessions ------------------------------------------------------------------------------
 
 
+_new_token = member("tkn", int)
+
+
 def _new_session(body: Body) -> Session:
-    return Session(member("tkn", int)(body))
+    token = _new_token(body)
+    if not 0 <= token <= TOKEN_MAX:  # a Session every later call would refuse
+        raise ReplyShapeError(f"reply member 'tkn' should be in 0..2**64-1, got {token}")
+    return Session(token)
 
 
 def sh_create(
@@ -260,7 +309,7 @@ def sh_end_all() -> Request[int]:
 def sh_session_exists(tkns: Iterable[Token]) -> Request[list[int]]:
     """The tokens among ``tkns`` whose sessions exist, in request order."""
     tokens = check_token_list(tkns, "tkns")
-    return c.SH_EXISTS.request({"tkns": tokens}, subsequence_of("exist", tokens))
+    return c.SH_EXISTS.request({"tkns": tokens}, subsequence_of("exist", tokens, int))
 
 
 def sh_info(tkn: Token) -> Request[SessionInfo]:

@@ -218,9 +218,11 @@ def one_key(name: str) -> Callable[[Body], Any]:
     return lambda body: read_keys(body).get(name)
 
 
-def subsequence_of(member_name: str, items: list[Any]) -> Callable[[Body], list[Any]]:
-    """A list member that repeats some of the requested ``items``, in request order (CONTAINS,
-    SH_EXISTS, KV_FIND over given keys)."""
+def subsequence_of(
+    member_name: str, items: list[Any], kind: type = str
+) -> Callable[[Body], list[Any]]:
+    """A list member that repeats some of the requested ``items`` (names, or ``kind`` int for
+    tokens), in request order (CONTAINS, SH_EXISTS, KV_FIND over given keys)."""
     read_list = member(member_name, list)
 
     def read(body: Body) -> list[Any]:
@@ -228,6 +230,11 @@ def subsequence_of(member_name: str, items: list[Any]) -> Callable[[Body], list[
         if found:
             remaining = iter(items)
             for item in found:
+                if type(item) is not kind:  # 1.0 and true equal the token 1, but are none
+                    raise ReplyShapeError(
+                        f"reply member {member_name!r} should hold {kind.__name__} items, "
+                        f"got {type(item).__name__}"
+                    )
                 if not any(candidate == item for candidate in remaining):
                     raise _mismatch(f"{member_name} holds {item!r}, which was not asked for")
         return found
@@ -240,8 +247,14 @@ def echoing(member_name: str, value: Any, then: Callable[[Body], T]) -> Callable
     the rest with ``then``."""
 
     def read(body: Body) -> T:
-        if body.get(member_name) != value:
-            raise _mismatch(f"{member_name} {body.get(member_name)!r} instead of {value!r}")
+        echoed = body.get(member_name)
+        if echoed != value:
+            raise _mismatch(f"{member_name} {echoed!r} instead of {value!r}")
+        if type(echoed) is not type(value):  # 5.0 or true for the token 5 (1)
+            raise ReplyShapeError(
+                f"reply member {member_name!r} should be {type(value).__name__}, "
+                f"got {type(echoed).__name__}"
+            )
         return then(body)
 
     return read
