@@ -89,13 +89,16 @@ def check_keys_object(keys: Any, param: str) -> Mapping[str, Any]:
 
 def check_token(tkn: Any, param: str) -> int:
     """A session token: an int in 0..2**64-1. A session object stands for its token."""
-    if isinstance(tkn, Session):
-        # Read as Any: a compiled build would otherwise convert the int-typed attribute, and a
-        # Session(True) would pass as the token 1.
-        tkn = cast(Any, tkn).tkn
-    if isinstance(tkn, bool) or not isinstance(tkn, int):
-        raise TypeError(f"{param} must be an int session token, got {_type_name(tkn)}")
-    token = int.__int__(tkn)  # an int subclass's own __int__ does not decide what is sent
+    if type(tkn) is int:  # the usual case costs one test
+        token: int = tkn
+    else:
+        if isinstance(tkn, Session):
+            # Read as Any: a compiled build would otherwise convert the int-typed attribute, and
+            # a Session(True) would pass as the token 1.
+            tkn = cast(Any, tkn).tkn
+        if isinstance(tkn, bool) or not isinstance(tkn, int):
+            raise TypeError(f"{param} must be an int session token, got {_type_name(tkn)}")
+        token = int.__int__(tkn)  # an int subclass's own __int__ does not decide what is sent
     if not 0 <= token <= TOKEN_MAX:
         raise ValueError(f"{param} must be in 0..2**64-1, got {token}")
     return token
