@@ -155,6 +155,7 @@ def core_batch(case: Case) -> Callable[[], object]:
     submit, data_to_send = proto.submit, proto.data_to_send
     receive_data, events, next_deadline = proto.receive_data, proto.events, proto.next_deadline
     batch = range(BATCH)
+
     def run() -> object:
         for _ in batch:
             submit(build(), FAR)
