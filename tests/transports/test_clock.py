@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -22,6 +21,7 @@ import ndb_transports.trio as ndb_trio
 from ndb_proto.errors import ConnectionLostError, NdbTimeoutError
 from ndb_proto.reconnect import Backoff
 from ndb_server import MemoryServer, ServerThread, VirtualClock
+from tests.transports.waiting import WatchedClock, until
 
 T = TypeVar("T")
 
@@ -411,27 +411,17 @@ def test_a_wait_computed_before_the_clock_moved_looks_again_at_once() -> None:
     assert waits == [0.0]
 
 
-def _keepalive_asleep(clock: VirtualClock) -> bool:
-    """Whether some thread waits on ``clock`` for a time still ahead: for an idle blocking
-    client, its keepalive thread back in its wait after the checks that fell due (reads the
-    clock's own record of its sleepers)."""
-    now = clock.current_time()
-    with clock._lock:
-        return any(due is not None and due > now for due, _ in clock._sleepers.values())
-
-
 def test_an_idle_sync_client_answers_the_servers_ping_and_keeps_its_connection() -> None:
     """Nobody calls for 400 s: the keepalive thread answers the server's idle ping (sent after
     164 s of silence) within the 16 s the server allows, whatever the phase of its checks."""
-    clock = VirtualClock()
+    clock = WatchedClock()
     with MemoryServer(clock=clock) as server, ndb_sync.NdbClient(clock=clock) as client:
         assert client.open(server.url)
         client.kv_set({"a": 1})
         for _ in range(400):
             clock.advance(1)
-            deadline = time.monotonic() + 10
-            while not _keepalive_asleep(clock) and time.monotonic() < deadline:
-                time.sleep(0.001)
+            # The keepalive thread back in its wait, after the checks that fell due.
+            assert until(lambda: clock.sleeps_until_later(("ndb-keepalive",)))
             assert server.connection_count == 1
         assert client.kv_get(key="a") == 1
         assert server.connection_count == 1

@@ -15,6 +15,7 @@ import ndb_transports._reader_role as reader_role
 import ndb_transports.sync as ndb_sync
 from ndb_proto.errors import ClientClosedError, ConnectionLostError
 from ndb_server import MemoryServer
+from tests.transports.waiting import until
 
 
 class Interrupt(BaseException):
@@ -199,15 +200,6 @@ class ArmableLock:
 def followers(client: ndb_sync.NdbClient) -> int:
     with client._lock:
         return len(client._role._followers)
-
-
-def until(predicate: Any) -> bool:
-    tick = threading.Event()
-    for _ in range(1000):
-        if predicate():
-            return True
-        tick.wait(0.01)
-    return bool(predicate())
 
 
 def run_threads(

@@ -20,8 +20,8 @@ from ndb_proto.errors import ClientClosedError, ConnectionLostError
 from ndb_proto.reconnect import Backoff
 from ndb_server import MemoryServer
 from ndb_server.thread import ServerThread
-from ndb_transports.clock import VirtualClock
 from tests.transports.proxy import C2S, OP_CLOSE, OP_PONG, Proxy
+from tests.transports.waiting import WatchedClock, until
 
 
 class Interrupt(BaseException):
@@ -215,15 +215,6 @@ def test_a_write_going_on_after_a_reconnection_to_tls_is_written_under_the_lock(
         assert client.kv_get(key="a") == 1
 
 
-def until(predicate: Any, timeout: float = 10.0) -> bool:
-    tick = threading.Event()
-    for _ in range(int(timeout / 0.01)):
-        if predicate():
-            return True
-        tick.wait(0.01)
-    return bool(predicate())
-
-
 def test_the_reading_thread_answers_a_ping_while_its_reply_is_awaited(proxy: Proxy) -> None:
     """The pong the core queues while the reading thread feeds it is written by that thread
     (without the lock) at once, not left for a later request or the keepalive check."""
@@ -409,31 +400,6 @@ def test_an_interrupt_between_a_read_and_the_core_gives_the_connection_up(
         monkeypatch.undo()
         other.kv_set({"x1": 1, "x2": 2, "x3": 3})
         assert client.kv_count() == 3
-
-
-class WatchedClock(VirtualClock):
-    """A VirtualClock that tells which threads wait on it, and until when."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.waiting: dict[str, float | None] = {}
-
-    def wait(self, timeout: float | None, *args: Any, **kwargs: Any) -> Any:
-        name = threading.current_thread().name
-        self.waiting[name] = None if timeout is None else self.current_time() + timeout
-        try:
-            return super().wait(timeout, *args, **kwargs)
-        finally:
-            del self.waiting[name]
-
-    def sleeps_until_later(self, names: tuple[str, ...]) -> bool:
-        """Whether one of the threads ``names`` waits until a time still ahead."""
-        now = self.current_time()
-        return any(
-            until is not None and until > now
-            for name, until in list(self.waiting.items())
-            if name in names
-        )
 
 
 def test_threads_waiting_without_a_timeout_sleep_through_the_reconnect_backoff() -> None:
