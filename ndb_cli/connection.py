@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ndb_cli.words import UsageError
-from ndb_proto.options import MAX_SECONDS
+from ndb_proto.options import positive
 from ndb_transports.asyncio import NdbClient
 
 DEFAULT_URL = "ws://127.0.0.1:1987/"
@@ -106,10 +106,10 @@ def _positive(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value <= MAX_SECONDS:
-        raise argparse.ArgumentTypeError(
-            f"must be > 0 and at most {MAX_SECONDS:.0f} seconds, got {text}"
-        )
+    try:
+        positive(text, value)  # the clients' own rule for every seconds option
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return value
 
 

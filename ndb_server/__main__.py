@@ -9,48 +9,42 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
+from collections.abc import Callable
+from dataclasses import fields
+from typing import Any
 
+from ndb_proto.options import Check
+from ndb_server.options import ServerOptions, check_address
 from ndb_server.server import NdbServer
 
 
-def _number(kind: type[float], text: str) -> float:
-    """``text`` as an int or a float, or an error argparse shows with the option's name."""
-    try:
-        return kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a{'n integer' if kind is int else ' number'}"
-        ) from None
+def _declared(kind: Callable[[str], Any], check: Check, name: str) -> Callable[[str], Any]:
+    """An argparse type for an option the servers declare: ``text`` as ``kind``, refused with
+    the declared check's own message (so the command line and the constructors agree)."""
+
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        try:
+            check(name, value)
+        except (TypeError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    return convert
 
 
-def _max_payload(text: str) -> int:
-    value = int(_number(int, text))
-    if not 64 <= value <= 8192:
-        raise argparse.ArgumentTypeError("must be in 64..8192 (NemesisDB's maxPayload range)")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(_number(int, text))
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError("must be in 0..65535")
-    return value
-
-
-def _directory(text: str) -> str:
-    if not os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
-    return text
-
-
-def _seconds(text: str) -> float:
-    value = _number(float, text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return value
+_CHECKS: dict[str, Check] = {f.name: f.metadata["check"] for f in fields(ServerOptions)}
+_port = _declared(int, lambda name, value: check_address("127.0.0.1", value), "port")
+_max_payload = _declared(int, _CHECKS["max_payload"], "max_payload")
+_idle_ping = _declared(float, _CHECKS["idle_ping"], "idle_ping")
+_idle_timeout = _declared(float, _CHECKS["idle_timeout"], "idle_timeout")
+_directory = _declared(str, _CHECKS["persist_dir"], "persist_dir")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -67,10 +61,10 @@ def parser() -> argparse.ArgumentParser:
         "--persist", type=_directory, metavar="DIR", help="enable KV_SAVE/SH_SAVE into DIR"
     )
     p.add_argument(
-        "--idle-ping", type=_seconds, default=164.0, help="ping a silent client after (164 s)"
+        "--idle-ping", type=_idle_ping, default=164.0, help="ping a silent client after (164 s)"
     )
     p.add_argument(
-        "--idle-timeout", type=_seconds, default=180.0, help="drop a silent client at (180 s)"
+        "--idle-timeout", type=_idle_timeout, default=180.0, help="drop a silent client at (180 s)"
     )
     return p
 

@@ -68,7 +68,7 @@ class ClientBase(ClientKeywords):
     def _timeout(self, timeout: float | None | Default) -> float | None:
         """A call's ``timeout=``, checked as the option is (before anything is sent), or the
         client's default."""
-        if isinstance(timeout, Default):
+        if timeout is DEFAULT:
             return self.options.timeout
         positive_or_none("timeout", timeout)
         return timeout
@@ -77,7 +77,7 @@ class ClientBase(ClientKeywords):
         """When a call given ``timeout`` (`DEFAULT`: the client's own) must be over, on the
         clock ``now`` reads; None when it has no limit. A timeout given is checked first
         (`_timeout`). The async clients' calls and pipelines all start here."""
-        seconds = self.options.timeout if timeout is DEFAULT else self._timeout(timeout)
+        seconds = self._timeout(timeout)
         return None if seconds is None else now() + seconds
 
     def _new_protocol(self, uris: Sequence[str]) -> ClientProtocol:
