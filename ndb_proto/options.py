@@ -50,19 +50,22 @@ the system's own timers overflow not far beyond (``poll`` takes at most 2**31 - 
 24.8 days). None, where allowed, means no limit."""
 
 
-def positive(name: str, value: float) -> None:
+def _seconds(name: str, value: float, *, none_allowed: bool) -> None:
     _number(name, value)
     if not 0 < value <= MAX_SECONDS:  # NaN fails both comparisons
-        raise ValueError(f"{name} must be > 0 and at most {MAX_SECONDS:.0f} seconds, got {value}")
+        also = "None, or " if none_allowed else ""
+        raise ValueError(
+            f"{name} must be {also}> 0 and at most {MAX_SECONDS:.0f} seconds, got {value}"
+        )
+
+
+def positive(name: str, value: float) -> None:
+    _seconds(name, value, none_allowed=False)
 
 
 def positive_or_none(name: str, value: float | None) -> None:
     if value is not None:
-        _number(name, value)
-        if not 0 < value <= MAX_SECONDS:
-            raise ValueError(
-                f"{name} must be None, or > 0 and at most {MAX_SECONDS:.0f} seconds, got {value}"
-            )
+        _seconds(name, value, none_allowed=True)
 
 
 def at_least(minimum: int) -> Check:
