@@ -14,8 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ndb_proto import calls
-from ndb_proto.codec import INT_MAX, INT_MIN, encode
+from ndb_proto.codec import INT_MIN, encode
 from ndb_proto.commands import Request
+from ndb_server.strategies import storable_values
 from tests.proto.helpers import budget
 
 
@@ -46,20 +47,8 @@ MAPPINGS: list[Callable[[dict[str, Any]], Any]] = [
     types.MappingProxyType,
 ]
 
-leaves = (
-    st.none()
-    | st.booleans()
-    | st.integers(INT_MIN, INT_MAX)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=4)
-)
-plain_values = st.recursive(
-    leaves,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
-    ),
-    max_leaves=12,
-)
+# The test kit's own strategy of values the store keeps (shallow: `disguise` recurses).
+plain_values = storable_values(max_depth=8)
 
 
 def disguise(value: Any, data: st.DataObject) -> Any:
