@@ -31,6 +31,9 @@ __all__ = [
 
 MAX_PAYLOAD_RANGE = range(64, 8193)
 FOLLOW_POLL = 0.05
+STOP_GRACE = 1.0
+"""Seconds a stopping server gives its connections to flush their close frames; a connection
+still open then (its client does not read) is cut off, so no socket outlives the server."""
 """Real seconds between looks at a followed clock. A `VirtualClock` also calls the server as it
 moves; the looks are for the clocks that cannot (trio's ``MockClock``, a plain function)."""
 
@@ -39,6 +42,11 @@ def check_options(max_payload: int, persist_dir: str | os.PathLike[str] | None) 
     """The checks of two options (kept for callers of this function; servers check every option
     through `ndb_server.options.ServerOptions`)."""
     ServerOptions(max_payload=max_payload, persist_dir=persist_dir)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class _Connection(asyncio.Protocol):
@@ -64,6 +72,9 @@ class _Connection(asyncio.Protocol):
             unsent=transport.get_write_buffer_size,
         )
         server.connections.add(self)
+        if server.stopping:  # accepted just before the listening socket closed
+            self.shutdown()
+            return
         if server.stalled:
             transport.pause_reading()
         if server.timeline is None:
@@ -95,7 +106,10 @@ class _Connection(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.server.connections.discard(self)
+        server = self.server
+        server.connections.discard(self)
+        if not server.connections and server._all_closed is not None:
+            _resolve(server._all_closed)
         if self.timer is not None:
             self.timer.cancel()
 
@@ -160,6 +174,9 @@ class NdbServer(NdbServerKeywords):
         self.engine = Engine(clock=self._clock, persist_dir=self.persist_dir)
         self.faults = FaultPlan()
         self.stalled = False
+        self.stopping = False
+        self._all_closed: asyncio.Future[None] | None = None
+        """Resolved by the last connection to end while the server stops."""
         self.connections: set[_Connection] = set()
         self.timeline: Timeline | None = None
         """Where the followed clock's timed work stands (None: real time, on loop timers)."""
@@ -231,6 +248,7 @@ class NdbServer(NdbServerKeywords):
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self.stopping, self._all_closed = False, None
         if self.clock is not None:
             self.timeline = Timeline(self._clock(), self.sweep_interval)
         self._server = await loop.create_server(
@@ -257,9 +275,24 @@ class NdbServer(NdbServerKeywords):
         server, self._server = self._server, None
         if server is None:
             return
+        self.stopping = True
         server.close()
         for connection in list(self.connections):
             connection.shutdown()
+        # Connections accepted just before the close get `connection_made` within a few loop
+        # turns (and are shut there); the shut ones end once their close frame is flushed.
+        for _ in range(3):
+            await asyncio.sleep(0)
+        if self.connections:
+            loop = asyncio.get_running_loop()
+            self._all_closed = all_closed = loop.create_future()
+            timer = loop.call_later(STOP_GRACE, _resolve, all_closed)
+            await all_closed
+            timer.cancel()
+        for connection in list(self.connections):
+            if connection.transport is not None:
+                connection.transport.abort()
+        await asyncio.sleep(0)  # their `connection_lost`, which closes the sockets
         await server.wait_closed()
 
     async def serve_forever(self) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from ndb_server.server import NdbServer
 from ndb_server.thread import ServerThread
 from tests.server.wsclient import Dropped, RawClient
 from tests.vectors import (
@@ -187,3 +188,34 @@ def test_replies_are_dropped_past_the_backpressure_limit_and_the_connection_live
         assert 0 < received < sent
         client.send_json({"SV_INFO": {}})
         assert client.recv_json()["SV_INFO_RSP"]["st"] == 1
+
+
+def test_stop_closes_every_socket_even_one_whose_client_does_not_read() -> None:
+    """A stop ends every connection for good: one whose unread replies fill the buffers (so its
+    close frame cannot be flushed) is cut off rather than left open when the server's loop
+    closes (it was then closed only by the garbage collector, with a ResourceWarning)."""
+    import socket
+
+    server = ServerThread(max_payload=8192)
+    server.start()
+    with RawClient(server.url) as client:
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.send_json({"KV_SET": {"keys": {"big": "x" * 7000}}})
+        assert client.recv_json() == {"KV_SET_RSP": {"st": 1}}
+        until_buffered = time.monotonic() + 30
+        while server.call(unsent_bytes, server.server) == 0:  # the kernel's buffers are full
+            assert time.monotonic() < until_buffered
+            for _ in range(16):  # about 112 KB of replies, under the backpressure limit
+                client.send_json({"KV_GET": {"keys": ["big"]}})
+            time.sleep(0.005)
+        sockets = server.call(
+            lambda: [c.transport.get_extra_info("socket") for c in server.server.connections]
+        )
+        server.stop()
+        assert len(sockets) == 1
+        assert sockets[0].fileno() == -1  # closed
+
+
+def unsent_bytes(server: NdbServer) -> int:
+    """Bytes the server's connections hold because their clients do not read."""
+    return sum(c.transport.get_write_buffer_size() for c in server.connections if c.transport)
