@@ -15,7 +15,8 @@ store the same small object under one key (``KV_SET``, 25-byte reply frames):
   sequentially, shared by 8 threads, one client per thread in 8 threads, and pipelines of 64
   from one thread (sync and asyncio);
 * 8 KB replies: ``kv_get`` of an 8 KB value, 64 in flight, ours (64 asyncio tasks, sync
-  pipelines of 64) against websockets pipelining the same requests;
+  pipelines of 64; by default, and declaring a ``read_reply_limit`` that lets reads pipeline)
+  against websockets pipelining the same requests;
 * diagnosis: the sans-IO core driven by a bare blocking-socket loop (no transport), which
   splits the gap to the floor into the core's CPU and the transport's.
 
@@ -74,6 +75,9 @@ BLOB_WIRE = {"KV_GET": {"keys": [BLOB_KEY]}}
 BLOB_WINDOW = 11
 """Unanswered 8 KB replies a hand-pipelined client can afford: 11 x 8.2 KB stays under the
 96 KiB that ndb's reply budget allows by default (NemesisDB drops replies past 128 KiB)."""
+BLOB_LIMIT = len(BLOB_REPLY) + 100
+"""The ``read_reply_limit`` of the rows that declare one: the 8 KB reply and some room (11 fit
+the default reply budget, as many as the hand-pipelined baseline keeps in flight)."""
 ROW_TIMEOUT = 120.0
 
 
@@ -318,11 +322,11 @@ def asyncio_sequential(url: str, n: int) -> Cost:
     return asyncio.run(main())
 
 
-def _asyncio_tasks(url: str, n: int, call: Callable[[AsyncClient], Any]) -> Cost:
+def _asyncio_tasks(url: str, n: int, call: Callable[[AsyncClient], Any], **options: Any) -> Cost:
     per_task = max(1, n // TASKS)
 
     async def main() -> Cost:
-        client = AsyncClient()
+        client = AsyncClient(**options)
         if not await client.open(url):
             raise RuntimeError(f"cannot connect to {url}")
 
@@ -348,6 +352,12 @@ def asyncio_tasks(url: str, n: int) -> Cost:
 
 def asyncio_tasks_blob(url: str, n: int) -> Cost:
     return _asyncio_tasks(url, n, lambda client: client.kv_get([BLOB_KEY]))
+
+
+def asyncio_tasks_blob_limit(url: str, n: int) -> Cost:
+    return _asyncio_tasks(
+        url, n, lambda client: client.kv_get([BLOB_KEY]), read_reply_limit=BLOB_LIMIT
+    )
 
 
 def asyncio_pipeline(url: str, n: int) -> Cost:
@@ -418,8 +428,8 @@ def trio_tasks(url: str, n: int) -> Cost:
 # -- ours: blocking --------------------------------------------------------------------------
 
 
-def _open_sync(url: str) -> SyncClient:
-    client = SyncClient()
+def _open_sync(url: str, **options: Any) -> SyncClient:
+    client = SyncClient(**options)
     if not client.open(url):
         raise RuntimeError(f"cannot connect to {url}")
     return client
@@ -455,9 +465,9 @@ def sync_one_each(url: str, n: int) -> Cost:
             client.close()
 
 
-def _sync_pipeline(url: str, n: int, add: Callable[[Any], None]) -> Cost:
+def _sync_pipeline(url: str, n: int, add: Callable[[Any], None], **options: Any) -> Cost:
     batches = max(1, n // PIPELINE_BATCH)
-    with _open_sync(url) as client:
+    with _open_sync(url, **options) as client:
         clock = Clock()
         for i in range(batches + 2):
             if i == 2:
@@ -475,6 +485,10 @@ def sync_pipeline(url: str, n: int) -> Cost:
 
 def sync_pipeline_blob(url: str, n: int) -> Cost:
     return _sync_pipeline(url, n, lambda pipe: pipe.kv_get([BLOB_KEY]))
+
+
+def sync_pipeline_blob_limit(url: str, n: int) -> Cost:
+    return _sync_pipeline(url, n, lambda pipe: pipe.kv_get([BLOB_KEY]), read_reply_limit=BLOB_LIMIT)
 
 
 # -- the table --------------------------------------------------------------------------------
@@ -497,6 +511,8 @@ CORE = "diag: ndb_proto core on a bare socket loop"
 BLOB_WS = f"8 KB kv_get: websockets, pipelined {PIPELINE_BATCH}"
 BLOB_TASKS = f"8 KB kv_get: ours, asyncio {TASKS} tasks"
 BLOB_SYNC = f"8 KB kv_get: ours, sync pipeline of {PIPELINE_BATCH}"
+BLOB_TASKS_LIMIT = f"8 KB kv_get: ours, asyncio {TASKS} tasks, read_reply_limit"
+BLOB_SYNC_LIMIT = f"8 KB kv_get: ours, sync pipeline of {PIPELINE_BATCH}, read_reply_limit"
 
 # name -> (row, pipelined?, 8 KB replies?)
 ROWS: dict[str, tuple[Row, bool, bool]] = {
@@ -518,6 +534,8 @@ ROWS: dict[str, tuple[Row, bool, bool]] = {
     BLOB_WS: (websockets_pipelined_blob, True, True),
     BLOB_TASKS: (asyncio_tasks_blob, True, True),
     BLOB_SYNC: (sync_pipeline_blob, True, True),
+    BLOB_TASKS_LIMIT: (asyncio_tasks_blob_limit, True, True),
+    BLOB_SYNC_LIMIT: (sync_pipeline_blob_limit, True, True),
 }
 
 
@@ -548,6 +566,12 @@ def ratios(rate: dict[str, float]) -> list[c.Ratio]:
             0.8,
         ),
         r("8 KB kv_get: asyncio tasks / websockets pipelined", BLOB_TASKS, BLOB_WS, 0.8),
+        r(
+            "8 KB kv_get, read_reply_limit: asyncio tasks / websockets pipelined",
+            BLOB_TASKS_LIMIT,
+            BLOB_WS,
+            0.8,
+        ),
     ]
 
 

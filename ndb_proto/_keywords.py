@@ -19,12 +19,12 @@ class ProtocolKeywords:
 
     options: ProtocolOptions
 
-    def __init__(self, uris: str | Sequence[str], *, connect_timeout: float = 5.0, auto_reconnect: bool = True, max_in_flight: int = 64, max_message_size: int = 1024, max_incoming_message_size: int | None = 67108864, ping_interval: float | None = None, ping_timeout: float = 20.0, reply_grace: float = 10.0, reply_budget: int = 98304, close_timeout: float = 5.0, backoff: Backoff | None = None, subprotocols: Sequence[str] = (), extra_headers: Sequence[tuple[str, str]] = (), random: Callable[[], float] = _random.random) -> None:
+    def __init__(self, uris: str | Sequence[str], *, connect_timeout: float = 5.0, auto_reconnect: bool = True, max_in_flight: int = 64, max_message_size: int = 1024, max_incoming_message_size: int | None = 67108864, ping_interval: float | None = None, ping_timeout: float = 20.0, reply_grace: float = 10.0, reply_budget: int = 98304, read_reply_limit: int | None = None, close_timeout: float = 5.0, backoff: Backoff | None = None, subprotocols: Sequence[str] = (), extra_headers: Sequence[tuple[str, str]] = (), random: Callable[[], float] = _random.random) -> None:
         """A client core for ``uris``: one server's ``ws://`` or ``wss://`` URI, or a pool of
         them tried in turn. Each keyword is the option of that name, whose meaning, default and
         check are declared in `ndb_proto.options.ProtocolOptions`; ``random`` draws the
         backoff's jitter. Raises ValueError for a bad URI or option, before any I/O."""
-        self._configure(uris, ProtocolOptions(connect_timeout=connect_timeout, auto_reconnect=auto_reconnect, max_in_flight=max_in_flight, max_message_size=max_message_size, max_incoming_message_size=max_incoming_message_size, ping_interval=ping_interval, ping_timeout=ping_timeout, reply_grace=reply_grace, reply_budget=reply_budget, close_timeout=close_timeout, backoff=backoff, subprotocols=subprotocols, extra_headers=extra_headers), random)
+        self._configure(uris, ProtocolOptions(connect_timeout=connect_timeout, auto_reconnect=auto_reconnect, max_in_flight=max_in_flight, max_message_size=max_message_size, max_incoming_message_size=max_incoming_message_size, ping_interval=ping_interval, ping_timeout=ping_timeout, reply_grace=reply_grace, reply_budget=reply_budget, read_reply_limit=read_reply_limit, close_timeout=close_timeout, backoff=backoff, subprotocols=subprotocols, extra_headers=extra_headers), random)
 
     def _configure(
         self, uris: str | Sequence[str], options: ProtocolOptions, random: Callable[[], float]
@@ -49,6 +49,8 @@ class ProtocolKeywords:
     def reply_grace(self) -> float: return self.options.reply_grace
     @property
     def reply_budget(self) -> int: return self.options.reply_budget
+    @property
+    def read_reply_limit(self) -> int | None: return self.options.read_reply_limit
     @property
     def close_timeout(self) -> float: return self.options.close_timeout
     @property

@@ -43,6 +43,7 @@ from ndb_proto.errors import (
     ConnectionLostError,
     DecodeError,
     NdbError,
+    ReadReplyLimitError,
     RemoteProtocolError,
     RequestTooLargeError,
 )
@@ -131,7 +132,11 @@ class ClientProtocol(ProtocolKeywords):
 
         self._events: list[Event] = []
         self._pipeline = Pipeline(
-            options.max_in_flight, self._events, options.reply_grace, options.reply_budget
+            options.max_in_flight,
+            self._events,
+            options.reply_grace,
+            options.reply_budget,
+            options.read_reply_limit,
         )
         self._reconnector = Reconnector(endpoints, options.backoff or Backoff(), random)
         self._keepalive = Keepalive(options.ping_interval, options.ping_timeout)
@@ -415,7 +420,9 @@ class ClientProtocol(ProtocolKeywords):
                 error = RemoteProtocolError(f"the {named[1].decode()} reply cannot be read: {exc}")
                 error.data = text
                 self._events.append(UndecodableData(text, str(error)))
-                self._pipeline.fail_head(error)
+                if self._pipeline.fail_head(error, len(text)):
+                    self._over_limit(now, named[1].decode(), len(text))
+                    return False
                 return True
             self._violation(now, f"a reply is not valid JSON ({exc})", text)
             return False
@@ -427,12 +434,27 @@ class ClientProtocol(ProtocolKeywords):
             self._violation(now, f"the {name} reply's value is not an object", text)
             return False
         try:
-            self._pipeline.reply(name, body)
+            over_limit = self._pipeline.reply(name, body, len(text))
         except RemoteProtocolError as exc:
             exc.data = text
             self._violation(now, str(exc), text, error=exc)
             return False
+        if over_limit:
+            self._over_limit(now, name, len(text))
+            return False
         return True
+
+    def _over_limit(self, now: float, name: str, size: int) -> None:
+        """A read's reply broke ``read_reply_limit``: it was matched, but the server may have
+        dropped replies behind it, so nothing more is matched on this connection."""
+        limit = self._pipeline.read_reply_limit
+        error = ReadReplyLimitError(
+            f"a {name} reply of {size} bytes is larger than read_reply_limit ({limit}); the "
+            "replies behind it may have been dropped by the server"
+        )
+        assert self._channel is not None
+        self._channel.send_close(CLOSE_NORMAL, "reply larger than expected")
+        self._lose(now, error)
 
     def _violation(
         self,

@@ -127,6 +127,16 @@ class ReplyMismatchError(RemoteProtocolError):
     token): the server dropped a reply, and FIFO matching is off by one."""
 
 
+class ReadReplyLimitError(NdbError):
+    """A read's reply was larger than the client's ``read_reply_limit``.
+
+    The read itself got its reply. But the limit is what let other requests be written behind
+    it, and the server may have dropped their replies (it discards replies once 128 KiB of its
+    output is unread), so the connection is given up: those requests fail with a
+    `ConnectionLostError` (``outcome_unknown=True``) caused by this error.
+    """
+
+
 class RequestTooLargeError(NdbError, ValueError):
     """The encoded request is larger than ``max_message_size``.
 

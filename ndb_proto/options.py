@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ndb_proto.commands import FIXED_REPLY_BOUND
 from ndb_proto.reconnect import Backoff
 
 DEFAULT_MAX_MESSAGE_SIZE = 1024
@@ -195,6 +196,17 @@ class ProtocolOptions:
             "Bytes of reply size bounds in flight at once (besides max_in_flight): NemesisDB "
             "drops replies once 128 KiB of its output is unread.",
             at_least(1),
+        ),
+    )
+    read_reply_limit: int | None = field(
+        default=None,
+        metadata=about(
+            "Bytes the reply of any one read (kv_get, sh_get, kv_keys, sh_keys, kv_find) stays "
+            "under, if you know it does. None: reads are never pipelined behind one another, "
+            "which is safe whatever the data. Set: reads pipeline like writes, each counted at "
+            "this size; a larger reply ends the connection, failing the requests written behind "
+            "it (outcome unknown), as the server may have dropped their replies.",
+            none_or_at_least(FIXED_REPLY_BOUND),
         ),
     )
     close_timeout: float = field(

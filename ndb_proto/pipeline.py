@@ -10,7 +10,10 @@ written only when the size bounds of the replies in flight ahead of it, and its 
 unbounded (GET, KEYS, FIND: see `ndb_proto.commands`) until that reply has been read. The
 server's unread output can then pass 128 KiB only through one unbounded reply, the last in
 flight, so nothing behind it can be dropped. The cost: such requests are not pipelined behind
-one another on one connection (parallel reads take a pool of connections). The pipeline is
+one another on one connection (parallel reads take a pool of connections), unless the user
+declares ``read_reply_limit``: reads are then counted at that size like bounded replies, and a
+reply found larger than it is reported by `Pipeline.reply` so the client gives the connection
+up before matching anything behind it (whose replies the server may have dropped). The pipeline is
 independent of any connection: queued requests survive a reconnect; in-flight ones cannot, and
 are failed.
 
@@ -24,7 +27,9 @@ Invariants (tested in ``tests/proto/test_pipeline_model.py``):
   bounds of their replies add up to no more than ``reply_budget`` (one request always fits),
   and no request is in flight behind one whose reply is unbounded;
 * a reply whose contents answer another request (keys not asked for, another token) fails the
-  connection rather than reach a caller.
+  connection rather than reach a caller;
+* with ``read_reply_limit``, a read's reply larger than the limit is reported before any reply
+  behind it is matched.
 """
 
 from __future__ import annotations
@@ -33,9 +38,10 @@ from collections import deque
 from collections.abc import Callable
 from heapq import heappop, heappush
 from itertools import count
+from sys import maxsize
 from typing import Any
 
-from ndb_proto.commands import Request
+from ndb_proto.commands import FIXED_REPLY_BOUND, Request
 from ndb_proto.errors import (
     NdbError,
     NdbTimeoutError,
@@ -45,11 +51,11 @@ from ndb_proto.errors import (
 )
 from ndb_proto.events import Event, ReplyReceived, RequestFailed
 from ndb_proto.options import REPLY_BUDGET as REPLY_BUDGET
-from ndb_proto.options import at_least
+from ndb_proto.options import at_least, none_or_at_least
 
 
 class _Slot:
-    __slots__ = ("abandoned", "cost", "deadline", "request", "request_id", "sent")
+    __slots__ = ("abandoned", "cost", "deadline", "limit", "request", "request_id", "sent")
 
     def __init__(self, request_id: int, request: Request[Any], deadline: float | None) -> None:
         self.request_id = request_id
@@ -58,6 +64,7 @@ class _Slot:
         self.abandoned = False
         self.sent = False
         self.cost = 0  # the bound of its reply in bytes, once written; -1 when unbounded
+        self.limit = maxsize  # a reply larger than this breaks the window (a declared limit)
 
 
 class Pipeline:
@@ -69,12 +76,16 @@ class Pipeline:
         events: list[Event],
         reply_grace: float,
         reply_budget: int = REPLY_BUDGET,
+        read_reply_limit: int | None = None,
     ) -> None:
         at_least(1)("max_in_flight", max_in_flight)  # the options' own checks, for direct use
         at_least(1)("reply_budget", reply_budget)
+        none_or_at_least(FIXED_REPLY_BOUND)("read_reply_limit", read_reply_limit)
         self.max_in_flight = max_in_flight
         self.reply_grace = reply_grace
         self.reply_budget = reply_budget
+        self.read_reply_limit = read_reply_limit
+        self._read_cost = -1 if read_reply_limit is None else read_reply_limit
         self._outstanding = 0  # bytes: the sum of the reply bounds in flight (see take_sendable)
         self._events = events
         self._ids = count(1)
@@ -129,15 +140,20 @@ class Pipeline:
             request = slot.request
             command = request.command
             cost = command.reply_bound
-            if cost < 0:
+            if cost >= 0:
+                per_byte = command.reply_per_request_byte
+                if per_byte:
+                    cost += per_byte * len(request.payload)
+                if in_flight and self._outstanding + cost > self.reply_budget:
+                    break
+            elif self._read_cost < 0:
                 # Unbounded: written last, once what is ahead (all bounded) fits the budget.
                 if in_flight and self._outstanding > self.reply_budget:
                     break
                 room = 1
             else:
-                per_byte = command.reply_per_request_byte
-                if per_byte:
-                    cost += per_byte * len(request.payload)
+                # A read, counted at the size the user declared; its reply is checked against it.
+                cost = slot.limit = self._read_cost
                 if in_flight and self._outstanding + cost > self.reply_budget:
                     break
             # An unbounded reply's -1 is taken back when it is read; until then nothing is
@@ -169,8 +185,11 @@ class Pipeline:
         expected = self.expected_reply()
         return expected is not None and name in (expected, "ERR")
 
-    def reply(self, name: str, body: dict[str, Any]) -> None:
-        """Give a decoded reply to the oldest request in flight.
+    def reply(self, name: str, body: dict[str, Any], size: int = 0) -> bool:
+        """Give a decoded reply (of ``size`` bytes) to the oldest request in flight. Returns True
+        when the reply was larger than its declared limit (``read_reply_limit``): the replies
+        behind it may have been dropped by the server, so the caller must give the connection
+        up before matching another.
 
         Raises `RemoteProtocolError` when the reply cannot belong to it: nothing in flight, a
         name that is neither its reply name nor ``ERR``, or contents that answer a different
@@ -204,22 +223,24 @@ class Pipeline:
                 error = exc
         in_flight.popleft()
         self._outstanding -= slot.cost
-        if slot.abandoned:
-            return
-        del self._live[slot.request_id]
-        if error is None:
-            self._events.append(ReplyReceived(slot.request_id, value))
-        else:
-            self._events.append(RequestFailed(slot.request_id, error))
+        if not slot.abandoned:
+            del self._live[slot.request_id]
+            if error is None:
+                self._events.append(ReplyReceived(slot.request_id, value))
+            else:
+                self._events.append(RequestFailed(slot.request_id, error))
+        return size > slot.limit
 
-    def fail_head(self, error: BaseException) -> None:
-        """The reply for the oldest request in flight arrived whole but cannot be read (say, too
-        deeply nested to decode): that request alone fails; the FIFO stays in step."""
+    def fail_head(self, error: BaseException, size: int = 0) -> bool:
+        """The reply for the oldest request in flight arrived whole (``size`` bytes) but cannot
+        be read (say, too deeply nested to decode): that request alone fails; the FIFO stays in
+        step. Returns True when the reply broke its declared limit, as `reply` does."""
         slot = self._in_flight.popleft()
         self._outstanding -= slot.cost
         if not slot.abandoned:
             del self._live[slot.request_id]
             self._events.append(RequestFailed(slot.request_id, error))
+        return size > slot.limit
 
     # -- time ------------------------------------------------------------------------------
 

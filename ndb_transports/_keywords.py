@@ -18,7 +18,7 @@ from ndb_transports.clock import VirtualClock
 class ClientKeywords:
     """``NdbClient(debug=False, *, option=value, ...)``, the same in every flavour."""
 
-    def __init__(self, debug: bool = False, *, timeout: float | None = 10.0, ssl: SslOption = None, connect_timeout: float = 5.0, auto_reconnect: bool = True, max_in_flight: int = 64, max_message_size: int = 1024, max_incoming_message_size: int | None = 67108864, ping_interval: float | None = None, ping_timeout: float = 20.0, reply_grace: float = 10.0, reply_budget: int = 98304, close_timeout: float = 5.0, backoff: Backoff | None = None, subprotocols: Sequence[str] = (), extra_headers: Sequence[tuple[str, str]] = ()) -> None:
+    def __init__(self, debug: bool = False, *, timeout: float | None = 10.0, ssl: SslOption = None, connect_timeout: float = 5.0, auto_reconnect: bool = True, max_in_flight: int = 64, max_message_size: int = 1024, max_incoming_message_size: int | None = 67108864, ping_interval: float | None = None, ping_timeout: float = 20.0, reply_grace: float = 10.0, reply_budget: int = 98304, read_reply_limit: int | None = None, close_timeout: float = 5.0, backoff: Backoff | None = None, subprotocols: Sequence[str] = (), extra_headers: Sequence[tuple[str, str]] = ()) -> None:
         """Configure the client; nothing connects until ``open``. Invalid options raise
         ValueError or TypeError naming the option.
 
@@ -43,6 +43,11 @@ class ClientKeywords:
         before the connection is given up (later replies could not be matched).
         ``reply_budget``: Bytes of reply size bounds in flight at once (besides max_in_flight):
         NemesisDB drops replies once 128 KiB of its output is unread.
+        ``read_reply_limit``: Bytes the reply of any one read (kv_get, sh_get, kv_keys, sh_keys,
+        kv_find) stays under, if you know it does. None: reads are never pipelined behind one
+        another, which is safe whatever the data. Set: reads pipeline like writes, each counted at
+        this size; a larger reply ends the connection, failing the requests written behind it
+        (outcome unknown), as the server may have dropped their replies.
         ``close_timeout``: Seconds close() waits for the server to answer the close frame.
         ``backoff``: Delays between reconnect attempts (None: Backoff(), 0.1 s doubling to 30 s).
         ``subprotocols``: WebSocket subprotocols offered in the handshake (NemesisDB echoes the
@@ -50,7 +55,7 @@ class ClientKeywords:
         ``extra_headers``: Extra HTTP headers (name, value) sent with the handshake request, e.g.
         for a proxy's authentication.
         """
-        self._configure(debug, ClientOptions(timeout=timeout, ssl=ssl, connect_timeout=connect_timeout, auto_reconnect=auto_reconnect, max_in_flight=max_in_flight, max_message_size=max_message_size, max_incoming_message_size=max_incoming_message_size, ping_interval=ping_interval, ping_timeout=ping_timeout, reply_grace=reply_grace, reply_budget=reply_budget, close_timeout=close_timeout, backoff=backoff, subprotocols=subprotocols, extra_headers=extra_headers))
+        self._configure(debug, ClientOptions(timeout=timeout, ssl=ssl, connect_timeout=connect_timeout, auto_reconnect=auto_reconnect, max_in_flight=max_in_flight, max_message_size=max_message_size, max_incoming_message_size=max_incoming_message_size, ping_interval=ping_interval, ping_timeout=ping_timeout, reply_grace=reply_grace, reply_budget=reply_budget, read_reply_limit=read_reply_limit, close_timeout=close_timeout, backoff=backoff, subprotocols=subprotocols, extra_headers=extra_headers))
 
     def _configure(self, debug: bool, options: ClientOptions) -> None:
         raise NotImplementedError
@@ -59,7 +64,7 @@ class ClientKeywords:
 class SyncClientKeywords(ClientKeywords):
     """The blocking client's constructor: every flavour's options, and its ``clock``."""
 
-    def __init__(self, debug: bool = False, *, timeout: float | None = 10.0, ssl: SslOption = None, connect_timeout: float = 5.0, auto_reconnect: bool = True, max_in_flight: int = 64, max_message_size: int = 1024, max_incoming_message_size: int | None = 67108864, ping_interval: float | None = None, ping_timeout: float = 20.0, reply_grace: float = 10.0, reply_budget: int = 98304, close_timeout: float = 5.0, backoff: Backoff | None = None, subprotocols: Sequence[str] = (), extra_headers: Sequence[tuple[str, str]] = (), clock: VirtualClock | None = None) -> None:
+    def __init__(self, debug: bool = False, *, timeout: float | None = 10.0, ssl: SslOption = None, connect_timeout: float = 5.0, auto_reconnect: bool = True, max_in_flight: int = 64, max_message_size: int = 1024, max_incoming_message_size: int | None = 67108864, ping_interval: float | None = None, ping_timeout: float = 20.0, reply_grace: float = 10.0, reply_budget: int = 98304, read_reply_limit: int | None = None, close_timeout: float = 5.0, backoff: Backoff | None = None, subprotocols: Sequence[str] = (), extra_headers: Sequence[tuple[str, str]] = (), clock: VirtualClock | None = None) -> None:
         """Configure the client; nothing connects until ``open``. Invalid options raise
         ValueError or TypeError naming the option.
 
@@ -84,6 +89,11 @@ class SyncClientKeywords(ClientKeywords):
         before the connection is given up (later replies could not be matched).
         ``reply_budget``: Bytes of reply size bounds in flight at once (besides max_in_flight):
         NemesisDB drops replies once 128 KiB of its output is unread.
+        ``read_reply_limit``: Bytes the reply of any one read (kv_get, sh_get, kv_keys, sh_keys,
+        kv_find) stays under, if you know it does. None: reads are never pipelined behind one
+        another, which is safe whatever the data. Set: reads pipeline like writes, each counted at
+        this size; a larger reply ends the connection, failing the requests written behind it
+        (outcome unknown), as the server may have dropped their replies.
         ``close_timeout``: Seconds close() waits for the server to answer the close frame.
         ``backoff``: Delays between reconnect attempts (None: Backoff(), 0.1 s doubling to 30 s).
         ``subprotocols``: WebSocket subprotocols offered in the handshake (NemesisDB echoes the
@@ -93,4 +103,4 @@ class SyncClientKeywords(ClientKeywords):
         ``clock``: None (real time), or a VirtualClock for tests: timeouts, reconnect backoff and
         keepalive then follow it, with no real waiting (see docs/testing.md).
         """
-        self._configure(debug, SyncOptions(timeout=timeout, ssl=ssl, connect_timeout=connect_timeout, auto_reconnect=auto_reconnect, max_in_flight=max_in_flight, max_message_size=max_message_size, max_incoming_message_size=max_incoming_message_size, ping_interval=ping_interval, ping_timeout=ping_timeout, reply_grace=reply_grace, reply_budget=reply_budget, close_timeout=close_timeout, backoff=backoff, subprotocols=subprotocols, extra_headers=extra_headers, clock=clock))
+        self._configure(debug, SyncOptions(timeout=timeout, ssl=ssl, connect_timeout=connect_timeout, auto_reconnect=auto_reconnect, max_in_flight=max_in_flight, max_message_size=max_message_size, max_incoming_message_size=max_incoming_message_size, ping_interval=ping_interval, ping_timeout=ping_timeout, reply_grace=reply_grace, reply_budget=reply_budget, read_reply_limit=read_reply_limit, close_timeout=close_timeout, backoff=backoff, subprotocols=subprotocols, extra_headers=extra_headers, clock=clock))

@@ -68,6 +68,16 @@ def test_nothing_is_written_behind_an_unanswered_unbounded_reply() -> None:
     assert [type(e) for e in client.events()] == [ReplyReceived] * 4
 
 
+def test_an_unbounded_request_waits_while_the_replies_ahead_exceed_the_budget() -> None:
+    """One request always fits, even over the budget; a GET behind it waits for its reply."""
+    client, server = open_client(max_in_flight=64, reply_budget=1)
+    client.submit(calls.kv_count())
+    client.submit(calls.kv_get(["a"]))
+    assert names(pump(client, server).texts) == ["KV_COUNT"]
+    client.receive_data(server.text(compact({"KV_COUNT_RSP": {"cnt": 0, "st": 1}})), 0.0)
+    assert names(pump(client, server).texts) == ["KV_GET"]
+
+
 def test_an_abandoned_unbounded_request_still_holds_the_window() -> None:
     client, server = open_client(max_in_flight=64)
     get = client.submit(calls.kv_get(["a"]))

@@ -8,13 +8,14 @@ so which single event (if any) each step must produce.
 
 Checked: no reply reaches the wrong request; each request resolves exactly once, or never after
 being abandoned; never more than ``max_in_flight`` written and unanswered; no request in flight
-behind one whose reply is unbounded (a GET), and the size bounds of the bounded replies in flight
-within ``reply_budget`` (one request always fits); the window is used as far as those allow
-when requests wait; requests not yet written survive a reconnect and go out on the
-new connection; written ones fail with ``ConnectionLostError(outcome_unknown=True)`` when the
+behind one whose reply is unbounded (a GET, unless ``read_reply_limit`` declares a size for reads:
+then a read's reply over it ends the connection after it is matched), and the size bounds of the
+bounded replies in flight within ``reply_budget`` (one request always fits); the window is used as
+far as those allow when requests wait; requests not yet written survive a reconnect and go out on
+the new connection; written ones fail with ``ConnectionLostError(outcome_unknown=True)`` when the
 connection dies; timeouts give ``NdbTimeoutError`` with the right ``outcome_unknown``; the reply of
-an abandoned or timed-out request is dropped; a head request overdue past ``reply_grace`` fails
-the connection.
+an abandoned or timed-out request is dropped; a head request overdue past ``reply_grace`` fails the
+connection.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from ndb_proto.commands import ECHO_FACTOR, FIXED_REPLY_BOUND, Request
 from ndb_proto.errors import (
     ConnectionLostError,
     NdbTimeoutError,
+    ReadReplyLimitError,
     RemoteProtocolError,
     ResponseError,
 )
@@ -99,11 +101,13 @@ class PipelineModel(RuleBasedStateMachine):
         auto=st.booleans(),
         window=st.integers(1, 4),
         reply_budget=st.sampled_from([1, 1024, 2048, REPLY_BUDGET]),
+        read_limit=st.sampled_from([None, None, FIXED_REPLY_BOUND, 600]),
     )
-    def setup(self, auto: bool, window: int, reply_budget: int) -> None:
+    def setup(self, auto: bool, window: int, reply_budget: int, read_limit: int | None) -> None:
         self.auto = auto
         self.window = window
         self.reply_budget = reply_budget
+        self.read_limit = read_limit
         self.now = 0.0
         self.client = ClientProtocol(
             URI,
@@ -111,6 +115,7 @@ class PipelineModel(RuleBasedStateMachine):
             auto_reconnect=auto,
             reply_grace=GRACE,
             reply_budget=reply_budget,
+            read_reply_limit=read_limit,
         )
         self.reqs: dict[int, Req] = {}
         self.by_text: dict[str, int] = {}
@@ -239,6 +244,33 @@ class PipelineModel(RuleBasedStateMachine):
             req.status = "done"
         self.pump()
 
+    @precondition(
+        lambda self: (
+            self.server is not None
+            and self.outstanding
+            and self.read_limit is not None
+            and self.reqs[self.outstanding[0]].kind == "kv_get"
+        )
+    )
+    @rule()
+    def reply_over_the_read_limit(self) -> None:
+        """The head read's reply is larger than declared: it is matched, and everything else
+        written on the connection fails (the server may have dropped their replies)."""
+        assert self.server is not None and self.read_limit is not None
+        rid = self.outstanding.popleft()
+        req = self.reqs[rid]
+        keys = {f"m{req.marker}": "x" * self.read_limit}
+        text = compact({"KV_GET_RSP": {"keys": keys, "st": 1}})
+        self.client.receive_data(self.server.text(text), self.now)
+        events = self.client.events()
+        if req.status == "live":
+            assert events[0] == ReplyReceived(rid, keys)
+            req.status = "done"
+            events = events[1:]
+        self.expect_loss(events, {})
+        assert isinstance(events[-1].error, ReadReplyLimitError)  # type: ignore[union-attr]
+        self.client.data_to_send()  # the close frame for the connection given up
+
     @precondition(lambda self: any(r.status == "live" for r in self.reqs.values()))
     @rule(data=st.data())
     def abandon(self, data: st.DataObject) -> None:
@@ -336,7 +368,7 @@ class PipelineModel(RuleBasedStateMachine):
         protocol reference, independently of the client's own table."""
         kind = self.reqs[rid].kind
         if kind == "kv_get":
-            return None
+            return self.read_limit  # None (unbounded) unless the user declared a limit
         if kind in ("kv_contains", "kv_load"):  # they repeat what the request sent
             return FIXED_REPLY_BOUND + ECHO_FACTOR * len(self.reqs[rid].payload)
         return FIXED_REPLY_BOUND
